@@ -1,0 +1,219 @@
+"""Exact policy evaluation on finite MDPs (SCOPE M2).
+
+Infinite horizon, by linear solves (derivations/evaluation.md):
+
+    V   = (I - gamma P_pi)^{-1} r_pi                                   (E1)
+    Q   = r + gamma P V,   A = Q - V                                   (E2)
+    eta = rho0 . V                                                     (E3)
+    rho = (I - gamma P_pi^T)^{-1} rho0,  sum_s rho(s) = 1/(1-gamma)    (E4)
+    d   = (1 - gamma) rho                                              (E5)
+
+Finite horizon ``H``, by backward recursion (time-indexed):
+
+    V_H = 0,  Q_t = r + gamma P V_{t+1},  V_t = sum_a pi_t Q_t         (E6)
+    p_0 = rho0,  p_{t+1} = p_t P_{pi_t}                                (E7)
+    J_H = rho0 . V_0 = sum_t gamma^t p_t . r_{pi_t}                    (E8)
+
+Every routine accepts a ``complex128`` policy table so that complex-step
+derivatives of ``eta`` reach machine precision.
+
+``gamma = 1`` without a horizon (episodic MDPs) solves on the non-terminal
+states only; ``rho`` is then the expected number of visits (zero on terminal
+states), ``sum rho`` the expected episode length and ``d = rho / sum rho``.
+A policy that does not reach a terminal state with probability one from
+every state is *improper*: ``ValueError`` says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .mdp import FiniteMDP
+from .validation import as_float_array, check_positive_int, check_probabilities
+
+__all__ = ["Evaluation", "FiniteHorizonEvaluation", "check_policy_table",
+           "policy_transition", "policy_reward", "evaluate", "state_values",
+           "action_values", "advantages", "expected_return", "discounted_visitation",
+           "evaluate_finite_horizon"]
+
+
+def _check_mdp(mdp):
+    if not isinstance(mdp, FiniteMDP):
+        raise TypeError(f"mdp must be a FiniteMDP; got {type(mdp).__name__}")
+    return mdp
+
+
+def check_policy_table(mdp, pi, *, name="pi", time_indexed=False):
+    """Validate a policy table ``pi: (S, A)`` (or ``(H, S, A)`` if ``time_indexed``).
+
+    Rows must be probability vectors (real part, so complex-step tables pass).
+    Returns the table as float64 or complex128. derivations/evaluation.md#setting
+    """
+    _check_mdp(mdp)
+    S, A = mdp.n_states, mdp.n_actions
+    arr = as_float_array(name, pi, allow_complex=True)
+    if time_indexed and arr.ndim == 3:
+        if arr.shape[1:] != (S, A):
+            raise ValueError(f"{name} must have shape (H, S, A) = (H, {S}, {A}); got {arr.shape}")
+    elif arr.shape != (S, A):
+        want = f"(S, A) = ({S}, {A})" + (" or (H, S, A)" if time_indexed else "")
+        raise ValueError(f"{name} must have shape {want}; got {arr.shape}")
+    check_probabilities(f"{name} rows", arr, axis=-1)
+    return arr
+
+
+def policy_transition(mdp, pi):
+    """``P_pi[s, s'] = sum_a pi(a|s) P[s, a, s']``, shape (S, S). derivations/evaluation.md#policy-evaluation"""
+    pi = check_policy_table(mdp, pi)
+    return np.einsum("sa,sat->st", pi, mdp.P)
+
+
+def policy_reward(mdp, pi):
+    """``r_pi[s] = sum_a pi(a|s) r(s, a)``, shape (S,). derivations/evaluation.md#policy-evaluation"""
+    pi = check_policy_table(mdp, pi)
+    return np.einsum("sa,sa->s", pi, mdp.r)
+
+
+def _reaches_terminal(mdp, pi):
+    """Non-terminal states from which no terminal state is reachable under ``pi``."""
+    S = mdp.n_states
+    adj = np.einsum("sa,sat->st", np.real(pi) > 0, mdp.P > 0) > 0
+    good = mdp.terminal.copy()
+    while True:
+        new = good | (adj & good[None, :]).any(axis=1)
+        if np.array_equal(new, good):
+            break
+        good = new
+    return np.flatnonzero(~good[:S])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Exact infinite-horizon quantities of one policy (E1-E5).
+
+    ``V: (S,)``, ``Q: (S, A)``, ``A: (S, A)``, ``eta``: scalar, ``rho: (S,)``
+    unnormalised discounted visitation, ``d: (S,)`` normalised visitation. derivations/evaluation.md#policy-evaluation
+    """
+
+    V: np.ndarray
+    Q: np.ndarray
+    A: np.ndarray
+    eta: complex | float
+    rho: np.ndarray
+    d: np.ndarray
+
+
+def evaluate(mdp, pi):
+    """Exact ``V, Q, A, eta, rho, d`` of the stationary policy ``pi: (S, A)``.
+
+    Equations (E1)-(E5) of derivations/evaluation.md#policy-evaluation; one
+    dense LU solve for V and one for rho, O(S^3), fine for S up to a few
+    thousand. Complex-safe.
+    """
+    pi = check_policy_table(mdp, pi)
+    S = mdp.n_states
+    gamma = mdp.gamma
+    P_pi = np.einsum("sa,sat->st", pi, mdp.P)
+    r_pi = np.einsum("sa,sa->s", pi, mdp.r)
+    if gamma < 1.0:
+        M = np.eye(S) - gamma * P_pi
+        V = np.linalg.solve(M, r_pi)
+        rho = np.linalg.solve(M.T, mdp.rho0.astype(M.dtype))
+    else:
+        if not mdp.terminal.any():
+            raise ValueError("gamma = 1 evaluation needs terminal states (episodic MDP); "
+                             "use evaluate_finite_horizon for a finite horizon")
+        stuck = _reaches_terminal(mdp, pi)
+        if stuck.size:
+            raise ValueError(f"pi is improper: with gamma = 1 no terminal state is reachable "
+                             f"from state(s) {stuck[:10].tolist()}; its return is undefined")
+        nt = ~mdp.terminal
+        M = np.eye(int(nt.sum())) - P_pi[np.ix_(nt, nt)]
+        V = np.zeros(S, dtype=M.dtype)
+        V[nt] = np.linalg.solve(M, r_pi[nt])
+        rho = np.zeros(S, dtype=M.dtype)
+        rho[nt] = np.linalg.solve(M.T, mdp.rho0[nt].astype(M.dtype))
+    Q = mdp.r + gamma * np.einsum("sat,t->sa", mdp.P, V)
+    A = Q - V[:, None]
+    eta = mdp.rho0 @ V
+    d = (1.0 - gamma) * rho if gamma < 1.0 else rho / np.sum(rho)
+    return Evaluation(V=V, Q=Q, A=A, eta=eta, rho=rho, d=d)
+
+
+def state_values(mdp, pi):
+    """``V_pi: (S,)`` by (E1). derivations/evaluation.md#policy-evaluation"""
+    return evaluate(mdp, pi).V
+
+
+def action_values(mdp, pi):
+    """``Q_pi: (S, A)`` by (E2). derivations/evaluation.md#policy-evaluation"""
+    return evaluate(mdp, pi).Q
+
+
+def advantages(mdp, pi):
+    """``A_pi = Q_pi - V_pi: (S, A)`` by (E2). derivations/evaluation.md#policy-evaluation"""
+    return evaluate(mdp, pi).A
+
+
+def expected_return(mdp, pi):
+    """``eta(pi) = E[sum_t gamma^t r(s_t, a_t)]`` by (E3). derivations/evaluation.md#policy-evaluation"""
+    return evaluate(mdp, pi).eta
+
+
+def discounted_visitation(mdp, pi, *, normalized=False):
+    """``rho_pi: (S,)`` (E4), or ``d_pi = (1-gamma) rho_pi`` (E5) if ``normalized``.
+
+    derivations/evaluation.md#discounted-visitation
+    """
+    ev = evaluate(mdp, pi)
+    return ev.d if normalized else ev.rho
+
+
+@dataclass(frozen=True)
+class FiniteHorizonEvaluation:
+    """Exact time-indexed quantities for horizon ``H`` (E6-E8).
+
+    ``V: (H+1, S)`` with ``V[H] = 0``; ``Q, A: (H, S, A)``; ``J``: scalar
+    ``J_H``; ``p: (H, S)`` state distribution of ``s_t``; ``rho: (S,)``
+    ``= sum_t gamma^t p_t``. derivations/evaluation.md#finite-horizon
+    """
+
+    V: np.ndarray
+    Q: np.ndarray
+    A: np.ndarray
+    J: complex | float
+    p: np.ndarray
+    rho: np.ndarray
+
+
+def evaluate_finite_horizon(mdp, pi, horizon=None):
+    """Backward recursion (E6) and forward state distributions (E7) for ``J_H`` (E8).
+
+    ``pi`` is ``(S, A)`` (stationary) or ``(H, S, A)`` (time-indexed);
+    ``horizon`` defaults to ``mdp.horizon``. Any ``gamma`` in [0, 1].
+    derivations/evaluation.md#finite-horizon
+    """
+    pi = check_policy_table(mdp, pi, time_indexed=True)
+    if horizon is None:
+        horizon = pi.shape[0] if pi.ndim == 3 else mdp.horizon
+        if horizon is None:
+            raise ValueError("horizon must be given (mdp.horizon is None and pi is not time-indexed)")
+    H = check_positive_int("horizon", horizon)
+    if pi.ndim == 3 and pi.shape[0] != H:
+        raise ValueError(f"pi has {pi.shape[0]} time steps but horizon = {H}")
+    pis = pi if pi.ndim == 3 else np.broadcast_to(pi, (H,) + pi.shape)
+    S, A = mdp.n_states, mdp.n_actions
+    dtype = np.result_type(pis.dtype, np.float64)
+    V = np.zeros((H + 1, S), dtype=dtype)
+    Q = np.zeros((H, S, A), dtype=dtype)
+    for t in range(H - 1, -1, -1):
+        Q[t] = mdp.r + mdp.gamma * (mdp.P @ V[t + 1])
+        V[t] = np.einsum("sa,sa->s", pis[t], Q[t])
+    p = np.zeros((H, S), dtype=dtype)
+    p[0] = mdp.rho0
+    for t in range(H - 1):
+        p[t + 1] = np.einsum("s,sa,sat->t", p[t], pis[t], mdp.P)
+    rho = np.einsum("t,ts->s", mdp.gamma ** np.arange(H), p)
+    J = mdp.rho0 @ V[0]
+    return FiniteHorizonEvaluation(V=V, Q=Q, A=Q - V[:H, :, None], J=J, p=p, rho=rho)

@@ -1,0 +1,18 @@
+"""Shared test configuration.
+
+Hypothesis profiles: ``ci`` (default) is derandomised (the same examples on
+every run, so property tests cannot flake) with a modest example count to
+keep the suite within minutes on 2 cores; ``dev`` explores more and at random.
+Select with ``HYPOTHESIS_PROFILE=dev``.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "dev", max_examples=200, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
