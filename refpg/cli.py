@@ -25,6 +25,9 @@ def _report(args):
     checks, seconds = run_report(sections)
     print(format_table(checks))
     print(f"time: {seconds:.1f} s")
+    if not checks:
+        print("refpg report: no checks ran", file=sys.stderr)
+        return 1
     return 0 if all(c.passed for c in checks) else 1
 
 

@@ -22,6 +22,7 @@ SECTIONS = {
     "models": "refpg.report.models",
     "lq": "refpg.report.lq",
     "policies": "refpg.report.policies",
+    "returns": "refpg.report.returns",
     "estimators": "refpg.report.estimators",
     "natural": "refpg.report.natural",
     "trpo": "refpg.report.trpo",
