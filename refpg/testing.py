@@ -66,11 +66,14 @@ def central_difference(f, x, step=None):
     return central_difference_with_error(f, x, step)[0]
 
 
-def central_difference_with_error(f, x, step=None):
+def central_difference_with_error(f, x, step=None, *, f_scale=None):
     """Central differences and the error their step predicts (GC1).
 
-    Returns ``(D_h, err)`` with ``err = |D_h - D_2h| / 3 + 4 eps max|f| / h``
-    (estimated truncation plus rounding), both ``(*out, d)``.
+    Returns ``(D_h, err)`` with ``err = |D_h - D_2h| / 3 + 4 eps F / h``
+    (estimated truncation plus rounding), both ``(*out, d)``, where
+    ``F = max(|f|, f_scale)``. Pass ``f_scale`` when ``f`` is a small result of
+    cancelling larger terms (a KL near zero, a difference of returns): its
+    rounding error is ``eps`` times the size of those terms, not of ``f``.
     derivations/gradient_checks.md#central-differences
     """
     x = _point(x)
@@ -85,6 +88,8 @@ def central_difference_with_error(f, x, step=None):
         d1 = (fp - fm) / (2 * h[k])
         d2 = (fp2 - fm2) / (4 * h[k])
         scale = np.maximum.reduce([np.abs(f0), np.abs(fp), np.abs(fm)])
+        if f_scale is not None:
+            scale = np.maximum(scale, f_scale)
         cols.append(d1)
         errs.append(np.abs(d1 - d2) / 3.0 + 4.0 * _EPS * scale / h[k])
     return np.stack(cols, axis=-1), np.stack(errs, axis=-1)
@@ -164,7 +169,8 @@ class GradientCheck:
                 f"tolerance={self.tolerance[i]:.2e})")
 
 
-def check_gradient(f, x, grad, *, method="complex", rtol=None, atol=None, step=None):
+def check_gradient(f, x, grad, *, method="complex", rtol=None, atol=None, step=None,
+                   f_scale=None):
     """Compare ``grad(x)`` (or an array) with a numerical derivative of ``f`` at ``x``.
 
     ``method="complex"``: tolerance ``atol + rtol |numeric|`` with defaults
@@ -172,7 +178,8 @@ def check_gradient(f, x, grad, *, method="complex", rtol=None, atol=None, step=N
     with a margin for the analytic route's own rounding).
     ``method="central"``: tolerance ``10 * err + atol + rtol |numeric|`` where
     ``err`` is the predicted error of the step (GC1); defaults ``rtol = 0``,
-    ``atol = 1e-12 * max|numeric|``.
+    ``atol = 1e-12 * max|numeric|``; ``f_scale`` as in
+    ``central_difference_with_error``.
 
     ``f(x)`` may return a scalar or an array ``(*out)``; ``grad`` is a callable
     returning ``(*out, d)`` or that array itself. Never raises on a mismatch:
@@ -186,7 +193,7 @@ def check_gradient(f, x, grad, *, method="complex", rtol=None, atol=None, step=N
         rtol = 1e-10 if rtol is None else rtol
         factor = 1.0
     elif method == "central":
-        numeric, err = central_difference_with_error(f, x, step)
+        numeric, err = central_difference_with_error(f, x, step, f_scale=f_scale)
         rtol = 0.0 if rtol is None else rtol
         factor = 10.0
     else:
