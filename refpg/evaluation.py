@@ -14,6 +14,12 @@ Finite horizon ``H``, by backward recursion (time-indexed):
     p_0 = rho0,  p_{t+1} = p_t P_{pi_t}                                (E7)
     J_H = rho0 . V_0 = sum_t gamma^t p_t . r_{pi_t}                    (E8)
 
+Return moments (mean and variance of the return, for calibrated Monte-Carlo
+tests), by the variance Bellman equation:
+
+    W = (I - gamma^2 P_pi)^{-1} c,  c(s) = E[(r + gamma V(s') - V(s))^2 | s]   (E10)
+    Var[G] = rho0 . W + rho0 . (V - eta)^2                                    (E11)
+
 Every routine accepts a ``complex128`` policy table so that complex-step
 derivatives of ``eta`` reach machine precision.
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import lu_factor, lu_solve
 
 from .mdp import FiniteMDP
 from .validation import as_float_array, check_positive_int, check_probabilities
@@ -35,7 +42,7 @@ from .validation import as_float_array, check_positive_int, check_probabilities
 __all__ = ["Evaluation", "FiniteHorizonEvaluation", "check_policy_table",
            "policy_transition", "policy_reward", "evaluate", "state_values",
            "action_values", "advantages", "expected_return", "discounted_visitation",
-           "evaluate_finite_horizon"]
+           "evaluate_finite_horizon", "ReturnMoments", "return_moments"]
 
 
 def _check_mdp(mdp):
@@ -93,7 +100,10 @@ class Evaluation:
     """Exact infinite-horizon quantities of one policy (E1-E5).
 
     ``V: (S,)``, ``Q: (S, A)``, ``A: (S, A)``, ``eta``: scalar, ``rho: (S,)``
-    unnormalised discounted visitation, ``d: (S,)`` normalised visitation. derivations/evaluation.md#policy-evaluation
+    unnormalised discounted visitation, ``d: (S,)`` normalised visitation.
+    For ``gamma = 1`` (episodic) ``rho`` counts expected visits and ``d = rho /
+    sum(rho)``; ``d`` is all zeros when ``rho0`` sits on terminal states only
+    (episodes of length 0, nothing to normalise). derivations/evaluation.md#policy-evaluation
     """
 
     V: np.ndarray
@@ -108,37 +118,64 @@ def evaluate(mdp, pi):
     """Exact ``V, Q, A, eta, rho, d`` of the stationary policy ``pi: (S, A)``.
 
     Equations (E1)-(E5) of derivations/evaluation.md#policy-evaluation; one
-    dense LU solve for V and one for rho, O(S^3), fine for S up to a few
-    thousand. Complex-safe.
+    dense LU factorisation of ``I - gamma P_pi`` serves both ``V`` and (by a
+    transposed solve) ``rho``: O(S^3), fine for S up to a few thousand.
+    Complex-safe (the transposed solve is a plain transpose, not a conjugate
+    one).
     """
     pi = check_policy_table(mdp, pi)
     S = mdp.n_states
     gamma = mdp.gamma
     P_pi = np.einsum("sa,sat->st", pi, mdp.P)
     r_pi = np.einsum("sa,sa->s", pi, mdp.r)
-    if gamma < 1.0:
-        M = np.eye(S) - gamma * P_pi
-        V = np.linalg.solve(M, r_pi)
-        rho = np.linalg.solve(M.T, mdp.rho0.astype(M.dtype))
-    else:
-        if not mdp.terminal.any():
-            raise ValueError("gamma = 1 evaluation needs terminal states (episodic MDP); "
-                             "use evaluate_finite_horizon for a finite horizon")
-        stuck = _reaches_terminal(mdp, pi)
-        if stuck.size:
-            raise ValueError(f"pi is improper: with gamma = 1 no terminal state is reachable "
-                             f"from state(s) {stuck[:10].tolist()}; its return is undefined")
-        nt = ~mdp.terminal
-        M = np.eye(int(nt.sum())) - P_pi[np.ix_(nt, nt)]
-        V = np.zeros(S, dtype=M.dtype)
-        V[nt] = np.linalg.solve(M, r_pi[nt])
-        rho = np.zeros(S, dtype=M.dtype)
-        rho[nt] = np.linalg.solve(M.T, mdp.rho0[nt].astype(M.dtype))
-    Q = mdp.r + gamma * np.einsum("sat,t->sa", mdp.P, V)
+    live = _live_states(mdp, pi)
+    lu = _factor(np.eye(int(live.sum())) - gamma * P_pi[np.ix_(live, live)])
+    V = np.zeros(S, dtype=lu[0].dtype)
+    V[live] = lu_solve(lu, r_pi[live])
+    rho = np.zeros(S, dtype=lu[0].dtype)
+    rho[live] = lu_solve(lu, mdp.rho0[live].astype(lu[0].dtype), trans=1)
+    if gamma < 1.0 and not live.all():
+        # discounted time in absorbing terminal states (E4 restricted to them):
+        # rho(T) = (rho0(T) + gamma sum_{s live} rho(s) P_pi(s, T)) / (1 - gamma)
+        term = ~live
+        rho[term] = (mdp.rho0[term] + gamma * (rho[live] @ P_pi[np.ix_(live, term)])) \
+            / (1.0 - gamma)
+    Q = mdp.r + gamma * (mdp.P @ V)
     A = Q - V[:, None]
     eta = mdp.rho0 @ V
-    d = (1.0 - gamma) * rho if gamma < 1.0 else rho / np.sum(rho)
+    if gamma < 1.0:
+        d = (1.0 - gamma) * rho
+    else:
+        length = np.sum(rho)
+        d = rho / length if np.real(length) > 0 else np.zeros_like(rho)
     return Evaluation(V=V, Q=Q, A=A, eta=eta, rho=rho, d=d)
+
+
+def _live_states(mdp, pi):
+    """States on which (E1) is solved: the non-terminal ones (``V = 0`` exactly on terminals).
+
+    For ``gamma = 1`` this also rejects MDPs without terminal states and
+    improper policies (derivations/evaluation.md#episodic-tasks-gamma--1).
+    """
+    if mdp.gamma < 1.0:
+        return ~mdp.terminal
+    if not mdp.terminal.any():
+        raise ValueError("gamma = 1 evaluation needs terminal states (episodic MDP); "
+                         "use evaluate_finite_horizon for a finite horizon")
+    stuck = _reaches_terminal(mdp, pi)
+    if stuck.size:
+        raise ValueError(f"pi is improper: with gamma = 1 no terminal state is reachable "
+                         f"from state(s) {stuck[:10].tolist()}; its return is undefined")
+    return ~mdp.terminal
+
+
+def _factor(M):
+    """LU factors of ``M`` (one factorisation serves ``M x = b`` and ``M^T y = c``)."""
+    lu = lu_factor(M, check_finite=False)
+    diag = np.diagonal(lu[0])
+    if diag.size and np.min(np.abs(diag)) == 0.0:  # pragma: no cover - excluded by theory
+        raise ValueError("I - gamma P_pi is singular; cannot evaluate this policy")
+    return lu
 
 
 def state_values(mdp, pi):
@@ -217,3 +254,68 @@ def evaluate_finite_horizon(mdp, pi, horizon=None):
     rho = np.einsum("t,ts->s", mdp.gamma ** np.arange(H), p)
     J = mdp.rho0 @ V[0]
     return FiniteHorizonEvaluation(V=V, Q=Q, A=Q - V[:H, :, None], J=J, p=p, rho=rho)
+
+
+@dataclass(frozen=True)
+class ReturnMoments:
+    """Exact mean and variance of the return ``G`` (E9-E11).
+
+    ``mean = E[G]`` and ``variance = Var[G]`` with ``s_0 ~ rho0``; ``V`` and
+    ``W`` are the per-state mean and variance ``E[G | s_0 = s]``,
+    ``Var[G | s_0 = s]``: shape ``(S,)`` for the infinite (or episodic)
+    return, ``(H+1, S)`` (time-indexed, ``V[H] = W[H] = 0``) for a horizon.
+    derivations/evaluation.md#return-variance
+    """
+
+    mean: complex | float
+    variance: complex | float
+    V: np.ndarray
+    W: np.ndarray
+
+
+def return_moments(mdp, pi, horizon=None):
+    """Exact ``E[G]`` and ``Var[G]`` of ``G = sum_{t<H} gamma^t r(s_t, a_t)`` under ``pi: (S, A)``.
+
+    ``horizon=None``: the infinite-horizon return (``gamma < 1``) or the
+    episodic one (``gamma = 1``, proper ``pi``); otherwise the truncated
+    return of ``horizon`` steps (``pi`` may then be ``(H, S, A)``). The
+    per-state variance solves the variance Bellman equation (E10)
+
+        W(s) = sum_a pi(a|s) sum_s' P[s, a, s'] ((r(s, a) + gamma V(s') - V(s))^2 + gamma^2 W(s'))
+
+    (a linear solve with ``I - gamma^2 P_pi``, or a backward recursion over
+    ``t``), and ``Var[G] = rho0 . W + rho0 . (V - eta)^2`` (E11); no
+    difference of large second moments is formed. The reward of a step is
+    ``r(s_t, a_t)`` exactly, as refpg's samplers produce it; an environment
+    whose rewards are random given ``(s, a)`` has a larger variance.
+    Complex-safe. derivations/evaluation.md#return-variance
+    """
+    pi = check_policy_table(mdp, pi, time_indexed=True)
+    if horizon is None and pi.ndim == 2:
+        gamma = mdp.gamma
+        V = evaluate(mdp, pi).V
+        live = _live_states(mdp, pi)
+        # c(s) = sum_a pi sum_s' P (r + gamma V(s') - V(s))^2
+        dev = mdp.r[:, :, None] + gamma * V[None, None, :] - V[:, None, None]
+        c = np.einsum("sa,sat,sat->s", pi, mdp.P, dev * dev)
+        P_pi = np.einsum("sa,sat->st", pi, mdp.P)
+        W = np.zeros_like(V)
+        lu = _factor(np.eye(int(live.sum())) - gamma * gamma * P_pi[np.ix_(live, live)])
+        W[live] = lu_solve(lu, c[live].astype(lu[0].dtype))
+    else:
+        fh = evaluate_finite_horizon(mdp, pi, horizon)
+        H = fh.V.shape[0] - 1
+        pis = pi if pi.ndim == 3 else np.broadcast_to(pi, (H,) + pi.shape)
+        gamma = mdp.gamma
+        V = fh.V
+        W = np.zeros_like(V)
+        for t in range(H - 1, -1, -1):
+            dev = mdp.r[:, :, None] + gamma * V[t + 1][None, None, :] - V[t][:, None, None]
+            W[t] = np.einsum("sa,sat,sat->s", pis[t], mdp.P,
+                             dev * dev + gamma * gamma * W[t + 1][None, None, :])
+    V0 = V if V.ndim == 1 else V[0]
+    W0 = W if W.ndim == 1 else W[0]
+    mean = mdp.rho0 @ V0
+    spread = V0 - mean
+    variance = mdp.rho0 @ W0 + mdp.rho0 @ (spread * spread)
+    return ReturnMoments(mean=mean, variance=variance, V=V, W=W)

@@ -18,6 +18,7 @@ Conventions (../shared/CONVENTIONS.md, derivations/mdp.md):
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,6 +73,8 @@ class FiniteMDP:
             raise ValueError(f"r must have shape (S, A) = {(S, A)} or (S, A, S); got {r.shape}")
         rho0 = as_float_array("rho0", self.rho0, shape=(S,))
         check_probabilities("rho0", rho0)
+        if isinstance(self.gamma, (str, bytes)):  # check_gamma would parse "0.9" silently
+            raise TypeError(f"gamma must be a real number; got {self.gamma!r}")
         gamma = check_gamma(self.gamma)
         if self.terminal is None:
             terminal = np.zeros(S, dtype=bool)
@@ -143,6 +146,8 @@ def random_mdp(rng, n_states, n_actions, *, gamma=0.9, sparsity=0.0, reward_scal
         raise ValueError(f"sparsity must lie in [0, 1); got {sparsity!r}")
     if not (np.isfinite(reward_scale) and reward_scale >= 0):
         raise ValueError(f"reward_scale must be finite and >= 0; got {reward_scale!r}")
+    if isinstance(n_terminal, bool) or not isinstance(n_terminal, numbers.Integral):
+        raise TypeError(f"n_terminal must be an integer; got {n_terminal!r}")
     if not (0 <= int(n_terminal) < S):
         raise ValueError(f"n_terminal must lie in [0, n_states); got {n_terminal!r}")
     k = max(1, int(round((1.0 - float(sparsity)) * S)))

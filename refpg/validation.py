@@ -100,6 +100,8 @@ def check_probabilities(name, p, *, axis=-1, tol=PROB_SUM_TOL):
 
 def check_gamma(gamma, *, allow_one=True, name="gamma"):
     """Discount in ``[0, 1]`` (``[0, 1)`` when ``allow_one`` is False)."""
+    if isinstance(gamma, (str, bytes)):
+        raise TypeError(f"{name} must be a real number; got {gamma!r}")
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
         try:
             gamma = float(np.asarray(gamma).item())
