@@ -112,6 +112,22 @@ class Batch:
             arr.flags.writeable = False
             object.__setattr__(self, f, arr)
 
+    @classmethod
+    def _trusted(cls, **fields_):
+        """A ``Batch`` from arrays that are valid by construction (the samplers), unchecked.
+
+        Skips the O(N T) validation of ``__post_init__``; the arrays are taken
+        as they are (no copy) and made read-only. Tests re-validate sampler
+        output through the public constructor.
+        """
+        self = object.__new__(cls)
+        for f in fields(cls):
+            value = fields_.get(f.name, f.default)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+            object.__setattr__(self, f.name, value)
+        return self
+
     @staticmethod
     def _index_or_vector(name, x, shape, upper):
         arr = np.asarray(x)

@@ -1,51 +1,379 @@
 """Returns, reward-to-go, TD residuals, lambda-returns and GAE (SCOPE G8).
 
-(to be completed by issue 3; the two functions below fix the signatures the
-estimators use.) derivations/returns.md
+All functions take batch-major ``(N, T)`` arrays in which a row may hold
+several episodes back to back (a rollout buffer) or one episode followed by
+padding (a ``Batch``). Time alignment, rlax style (derivations/returns.md#time-alignment-and-flags):
+
+    rewards[:, t]      r_t, received after a_t in s_t
+    values[:, t]       V(s_t)
+    next_values[:, t]  V(s_{t+1}), the value of the state actually reached after
+                       step t (the observation returned by ``step``, before any reset)
+    terminated[:, t]   s_{t+1} is terminal: nothing follows, no bootstrap
+    truncated[:, t]    a time limit cut the episode after step t: bootstrap from V(s_{t+1})
+    mask[:, t]         step t is real (False on padding; default all True)
+
+A valid step that is neither terminated nor truncated and is followed by
+padding or by the end of the row was *cut by the end of the data*: it is
+bootstrapped from ``next_values`` exactly like a truncated step (and, where no
+``next_values`` are given, its tail counts as 0). Nothing crosses a terminated
+step, a truncated step, a padding cell or the end of a row. This is peer
+convention C of PEER-CONVENTIONS.md (tianshou, TorchRL, pfrl, rlax); the
+others and their cost are in derivations/returns.md#peer-conventions.
+
+Every recursion here is the backward linear recurrence
+``y_t = x_t + c_t y_{t+1}``, ``y_T = 0`` (R0), solved by ``linear_recurrence``
+either by a plain loop over time or by a log-depth parallel scan
+(derivations/returns.md#the-linear-recurrence-and-its-scan).
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from .validation import as_float_array, check_gamma
 
-__all__ = ["episode_returns", "reward_to_go"]
+__all__ = ["episode_returns", "reward_to_go", "td_residuals", "lambda_returns", "gae",
+           "GAE", "linear_recurrence"]
+
+_METHODS = ("auto", "scan", "loop")
+#: ``method="auto"`` uses the scan for at most this many rows, the loop above
+#: (measured crossover on 2 cores: scripts/bench_sampling_returns.py).
+_SCAN_MAX_ROWS = 64
 
 
-def _mask(mask, shape):
-    if mask is None:
-        return np.ones(shape, bool)
-    m = np.asarray(mask)
-    if m.shape != shape or m.dtype != bool:
-        raise ValueError(f"mask must be a bool array of shape {shape}; got {m.dtype} {m.shape}")
-    return m
+# --------------------------------------------------------------------------- inputs
+def _rewards(rewards, name="rewards"):
+    return as_float_array(name, rewards, ndim=2, allow_complex=True)
 
 
+def _like(name, x, shape):
+    if x is None:
+        raise ValueError(f"{name} is required")
+    arr = as_float_array(name, x, allow_complex=True)
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have the shape of rewards (N, T) = {shape}; "
+                         f"got {arr.shape}")
+    return arr
+
+
+def _bool(name, x, shape, default, like=None):
+    if x is None:
+        if like is not None:
+            return np.full_like(like, default, dtype=bool)   # same memory layout
+        return np.full(shape, default, dtype=bool)
+    arr = np.asarray(x)
+    if arr.dtype != bool:
+        if arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1)):
+            arr = arr.astype(bool)
+        else:
+            raise ValueError(f"{name} must be a boolean (N, T) array (or 0/1 integers); "
+                             f"got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have the shape of rewards (N, T) = {shape}; "
+                         f"got {arr.shape}")
+    return arr
+
+
+def _flags(shape, terminated, truncated, mask, like=None):
+    """Validated ``(terminated, truncated, mask, cont, cut)``.
+
+    ``cont[t]``: step t is valid and its episode continues into column t+1
+    (the recursion links t to t+1). ``cut[t]``: step t is valid, not done, and
+    column t+1 is padding or beyond the row (end of data: bootstrap).
+    """
+    term = _bool("terminated", terminated, shape, False, like)
+    trunc = _bool("truncated", truncated, shape, False, like)
+    mask = _bool("mask", mask, shape, True, like)
+    both = term & trunc
+    if both.any():
+        idx = tuple(int(i) for i in np.argwhere(both)[0])
+        raise ValueError(f"terminated and truncated are exclusive; both are set at {idx}")
+    on_pad = (term | trunc) & ~mask
+    if on_pad.any():
+        idx = tuple(int(i) for i in np.argwhere(on_pad)[0])
+        raise ValueError(f"terminated/truncated must be False on padding (mask False); "
+                         f"set at {idx}")
+    live = mask & ~(term | trunc)
+    nxt = np.zeros_like(mask)
+    nxt[:, :-1] = mask[:, 1:]
+    cont = live & nxt
+    cut = live & ~nxt
+    return term, trunc, mask, cont, cut
+
+
+def _delta(r, v, nv, gamma, term, mask):
+    """(R3): ``delta = r - v + gamma (1 - term) nv``, 0 on padding (few passes, in place)."""
+    delta = np.subtract(r, v, dtype=_dtype(r, v, nv))
+    boot = np.multiply(~term, gamma, dtype=delta.dtype)
+    boot *= nv
+    delta += boot
+    if not mask.all():
+        delta[~mask] = 0.0
+    return delta
+
+
+def _batch_major(time_major, *arrays):
+    """Views ``(N, T)`` of the inputs (transposes of ``(T, N)`` arrays when ``time_major``)."""
+    if not time_major:
+        return arrays
+    return tuple(None if a is None else np.asarray(a).T for a in arrays)
+
+
+def _method(method, n_rows):
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
+    if method == "auto":
+        return "scan" if n_rows <= _SCAN_MAX_ROWS else "loop"
+    return method
+
+
+# ----------------------------------------------------------------- the recurrence
+def _loop(x, c, block=32):
+    """(R0) by a plain backward loop over time, two ufunc calls per step.
+
+    The columns are copied block by block (``block`` time steps) to time-major
+    scratch buffers, so that each step works on a contiguous ``(N,)`` vector
+    (transposing whole ``(N, T)`` arrays is slower on large ``N``).
+    """
+    N, T = x.shape
+    dtype = np.result_type(x, c)
+    if x.T.flags.c_contiguous and c.T.flags.c_contiguous:
+        # time-major memory (a transposed (T, N) input): step along rows in place
+        xt, ct = x.T, c.T
+        yt = np.empty((T, N), dtype=dtype)
+        tmp = np.empty(N, dtype=dtype)
+        acc = np.zeros(N, dtype=dtype)
+        for t in range(T - 1, -1, -1):
+            np.multiply(ct[t], acc, out=tmp)
+            np.add(xt[t], tmp, out=yt[t])
+            acc = yt[t]
+        return yt.T
+    y = np.empty((N, T), dtype=dtype)
+    xb = np.empty((block, N), dtype=dtype)
+    cb = np.empty((block, N), dtype=dtype)
+    yb = np.empty((block, N), dtype=dtype)
+    tmp = np.empty(N, dtype=dtype)
+    acc = np.zeros(N, dtype=dtype)
+    for t1 in range(T, 0, -block):
+        t0 = max(0, t1 - block)
+        w = t1 - t0
+        xb[:w] = x[:, t0:t1].T
+        cb[:w] = c[:, t0:t1].T
+        for k in range(w - 1, -1, -1):
+            np.multiply(cb[k], acc, out=tmp)
+            np.add(xb[k], tmp, out=yb[k])
+            acc = yb[k]
+        acc = acc.copy()
+        y[:, t0:t1] = yb[:w].T
+    return y
+
+
+def _scan(x, c):
+    """(R0) by a Hillis-Steele scan over affine maps, ``ceil(log2 T)`` levels.
+
+    Position t holds the map ``z -> X_t + C_t z``; composing it with the map
+    ``s`` steps later gives ``(X_t + C_t X_{t+s}, C_t C_{t+s})``. After the level
+    with ``2 s >= T`` every ``X_t`` is ``y_t``; it stops early once every
+    ``C_t`` is 0 (every window already reaches an episode boundary).
+    derivations/returns.md#the-linear-recurrence-and-its-scan
+    """
+    # time-major memory (Fortran order): every slice X[:, s:] is one contiguous block,
+    # which is about twice as fast as N row pieces (and avoids cache-set aliasing of
+    # rows whose length is a power of two)
+    X = np.array(x, dtype=np.result_type(x, c), order="F", copy=True)
+    C = np.array(c, dtype=X.dtype, order="F", copy=True)
+    C2 = np.empty_like(C)
+    tmp = np.empty_like(X)
+    T = X.shape[1]
+    s = 1
+    while s < T:
+        np.multiply(C[:, :-s], X[:, s:], out=tmp[:, :-s])
+        np.add(X[:, :-s], tmp[:, :-s], out=X[:, :-s])
+        if 2 * s >= T:
+            break
+        np.multiply(C[:, :-s], C[:, s:], out=C2[:, :-s])
+        C2[:, -s:] = C[:, -s:]
+        C, C2 = C2, C
+        s *= 2
+        if not C[:, :-s].any():
+            break
+    return X if x.T.flags.c_contiguous else np.ascontiguousarray(X)
+
+
+def _solve(x, c, method):
+    """Solve (R0) by the method chosen for this shape: ``(N, T)``."""
+    if x.shape[1] == 0:
+        return np.zeros(x.shape, dtype=np.result_type(x, c))
+    return _scan(x, c) if _method(method, x.shape[0]) == "scan" else _loop(x, c)
+
+
+def _dtype(*arrays):
+    return np.result_type(np.float64, *arrays)
+
+
+def linear_recurrence(x, c, *, method="auto", time_major=False):
+    """Solve ``y_t = x_t + c_t y_{t+1}`` backwards along each row, ``y_T = 0`` (R0): ``(N, T)``.
+
+    ``x: (N, T)`` float64 or complex128, ``c: (N, T)`` real or complex
+    coefficients (``c[:, T-1]`` is multiplied by ``y_T = 0``). ``method``:
+    ``"loop"`` (a plain backward loop over ``T``; error ``O(T eps)`` in the
+    worst case), ``"scan"`` (Hillis-Steele scan, ``ceil(log2 T)`` vectorised
+    levels, ``3 N T log2 T`` flops; each ``y_t`` is summed as a balanced
+    tree, error ``O(log2 T eps)``), ``"auto"`` (scan for ``N <= 64`` rows,
+    loop otherwise).
+    ``time_major=True``: every array argument and the result are ``(T, N)``
+    instead (a rollout buffer as PyTorch code stores it; no copy is made).
+    derivations/returns.md#the-linear-recurrence-and-its-scan
+    """
+    x, c = _batch_major(time_major, x, c)
+    x = as_float_array("x", x, ndim=2, allow_complex=True)
+    c = _like("c", c, x.shape)
+    out = _solve(x, c, method)
+    return out.T if time_major else out
+
+
+# -------------------------------------------------------------------- the returns
 def episode_returns(rewards, gamma, *, mask=None):
-    """Whole-episode discounted return ``R(tau) = sum_t gamma^t r_t`` per row: ``(N,)``.
+    """Whole-episode discounted return ``R(tau) = sum_t gamma^t r_t`` per row (R1): ``(N,)``.
 
-    ``rewards: (N, T)``, one episode per row, valid steps marked by ``mask``.
+    ``rewards: (N, T)``, one episode per row starting at ``t = 0``, valid steps
+    marked by ``mask: (N, T)`` (rewards on padding are ignored).
     derivations/returns.md#discounted-returns
     """
-    rewards = as_float_array("rewards", rewards, ndim=2)
+    rewards = _rewards(rewards)
     gamma = check_gamma(gamma)
-    m = _mask(mask, rewards.shape)
+    m = _bool("mask", mask, rewards.shape, True)
     disc = gamma ** np.arange(rewards.shape[1])
     return np.where(m, rewards, 0.0) @ disc
 
 
-def reward_to_go(rewards, gamma, *, mask=None):
-    """``G_t = sum_{t' >= t} gamma^(t'-t) r_t'`` within each row: ``(N, T)`` (0 on padding).
+def reward_to_go(rewards, gamma, *, terminated=None, truncated=None, next_values=None,
+                 mask=None, method="auto", time_major=False):
+    """Discounted reward-to-go with episode boundaries (R2): ``(N, T)``, 0 on padding.
 
-    ``rewards: (N, T)``, one episode per row. derivations/returns.md#reward-to-go
+        G_t = r_t + gamma (1 - done_t) G_{t+1} + gamma b_t V(s_{t+1})
+
+    where ``done = terminated | truncated`` (or padding next) and ``b_t = 1``
+    on truncated and cut steps when ``next_values`` are given (bootstrap), else
+    ``b_t = 0`` (the tail beyond the data counts as 0). Within an episode this
+    is ``G_t = sum_{k=t}^{end} gamma^(k-t) r_k [+ gamma^(end+1-t) V(s_{end+1})]``.
+    ``rewards, next_values: (N, T)``; flags and ``mask: (N, T)`` bool; with no
+    flags each row is one episode (the estimators' use).
+    ``time_major=True``: every array argument and the result are ``(T, N)``
+    instead (a rollout buffer as PyTorch code stores it; no copy is made).
+    derivations/returns.md#reward-to-go
     """
-    rewards = as_float_array("rewards", rewards, ndim=2)
+    rewards, terminated, truncated, next_values, mask = _batch_major(
+        time_major, rewards, terminated, truncated, next_values, mask)
+    r = _rewards(rewards)
     gamma = check_gamma(gamma)
-    m = _mask(mask, rewards.shape)
-    r = np.where(m, rewards, 0.0)
-    out = np.zeros_like(r)
-    acc = np.zeros(r.shape[0])
-    for t in range(r.shape[1] - 1, -1, -1):
-        acc = r[:, t] + gamma * acc
-        out[:, t] = acc
-    return np.where(m, out, 0.0)
+    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
+    x = np.where(mask, r, 0.0)
+    if next_values is not None:
+        nv = _like("next_values", next_values, r.shape)
+        x = x + np.multiply(nv, gamma * (trunc | cut))
+    out = _solve(x, np.multiply(cont, gamma), method)
+    return out.T if time_major else out
+
+
+def td_residuals(rewards, values, next_values, gamma, *, terminated=None, mask=None,
+                 time_major=False):
+    """TD residuals (R3): ``(N, T)``.
+
+        delta_t = r_t + gamma (1 - terminated_t) V(s_{t+1}) - V(s_t)
+
+    ``rewards, values, next_values: (N, T)`` (``values[:, t] = V(s_t)``,
+    ``next_values[:, t] = V(s_{t+1})``); ``terminated, mask: (N, T)`` bool.
+    Truncation does not change ``delta_t``: the state reached is not terminal.
+    0 on padding.
+    ``time_major=True``: every array argument and the result are ``(T, N)``
+    instead (a rollout buffer as PyTorch code stores it; no copy is made).
+    derivations/returns.md#td-residuals
+    """
+    rewards, values, next_values, terminated, mask = _batch_major(
+        time_major, rewards, values, next_values, terminated, mask)
+    r = _rewards(rewards)
+    v = _like("values", values, r.shape)
+    nv = _like("next_values", next_values, r.shape)
+    gamma = check_gamma(gamma)
+    term, _, mask, _, _ = _flags(r.shape, terminated, None, mask, r)
+    out = _delta(r, v, nv, gamma, term, mask)
+    return out.T if time_major else out
+
+
+def lambda_returns(rewards, next_values, gamma, lam, *, terminated=None, truncated=None,
+                   mask=None, method="auto", time_major=False):
+    """Lambda-returns by their recursive definition (R4): ``(N, T)``, 0 on padding.
+
+        G_t = r_t + gamma [ (1 - lam) V(s_{t+1}) + lam G_{t+1} ]   episode continues
+        G_t = r_t + gamma V(s_{t+1})                              truncated or cut
+        G_t = r_t                                                 terminated
+
+    ``lam = 1`` gives the bootstrapped reward-to-go (R2), ``lam = 0`` the
+    one-step target ``r_t + gamma (1 - terminated_t) V(s_{t+1})``. ``rewards,
+    next_values: (N, T)``; flags and mask ``(N, T)`` bool.
+    ``time_major=True``: every array argument and the result are ``(T, N)``
+    instead (a rollout buffer as PyTorch code stores it; no copy is made).
+    derivations/returns.md#lambda-returns
+    """
+    rewards, next_values, terminated, truncated, mask = _batch_major(
+        time_major, rewards, next_values, terminated, truncated, mask)
+    r = _rewards(rewards)
+    nv = _like("next_values", next_values, r.shape)
+    gamma = check_gamma(gamma)
+    lam = check_gamma(lam, name="lam")
+    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
+    # weight of V(s_{t+1}): gamma (1 - lam) inside an episode, gamma at its end, 0 if terminal
+    weight = np.multiply(~term, gamma) - np.multiply(cont, gamma * lam)
+    x = np.multiply(nv, weight, dtype=_dtype(r, nv))
+    x += r
+    if not mask.all():
+        x[~mask] = 0.0
+    out = _solve(x, np.multiply(cont, gamma * lam), method)
+    return out.T if time_major else out
+
+
+class GAE(NamedTuple):
+    """``(advantages, returns)`` of ``gae``, both ``(N, T)``; ``returns = advantages + values``.
+
+    derivations/returns.md#generalized-advantage-estimation
+    """
+
+    advantages: np.ndarray
+    returns: np.ndarray
+
+
+def gae(rewards, values, next_values, gamma, lam, *, terminated=None, truncated=None,
+        mask=None, method="auto", time_major=False):
+    """Generalized advantage estimation GAE(gamma, lam) (R5); returns ``GAE(advantages, returns)``.
+
+        delta_t = r_t + gamma (1 - terminated_t) V(s_{t+1}) - V(s_t)          (R3)
+        A_t     = delta_t + gamma lam (1 - done_t) A_{t+1},  done = terminated | truncated
+
+    and ``A_t = delta_t`` on the last valid step of a row that is not done (the
+    row was cut by the buffer end: ``delta`` already bootstraps from
+    ``next_values``). ``returns = A + V`` (the lambda-return (R4) when
+    ``next_values[:, t] == values[:, t+1]`` inside episodes). ``rewards,
+    values, next_values: (N, T)``; flags and ``mask: (N, T)`` bool; both
+    outputs are 0 on padding. Schulman et al. (2016), eqs. (11)-(16).
+    ``time_major=True``: every array argument and the result are ``(T, N)``
+    instead (a rollout buffer as PyTorch code stores it; no copy is made).
+    derivations/returns.md#generalized-advantage-estimation
+    """
+    rewards, values, next_values, terminated, truncated, mask = _batch_major(
+        time_major, rewards, values, next_values, terminated, truncated, mask)
+    r = _rewards(rewards)
+    v = _like("values", values, r.shape)
+    nv = _like("next_values", next_values, r.shape)
+    gamma = check_gamma(gamma)
+    lam = check_gamma(lam, name="lam")
+    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
+    delta = _delta(r, v, nv, gamma, term, mask)
+    adv = _solve(delta, np.multiply(cont, gamma * lam), method)
+    ret = adv + v
+    if not mask.all():
+        ret[~mask] = 0.0
+    if time_major:
+        adv, ret = adv.T, ret.T
+    return GAE(advantages=adv, returns=ret)
