@@ -36,10 +36,13 @@ from .validation import as_float_array, check_gamma
 __all__ = ["episode_returns", "reward_to_go", "td_residuals", "lambda_returns", "gae",
            "GAE", "linear_recurrence"]
 
-_METHODS = ("auto", "scan", "loop")
-#: ``method="auto"`` uses the scan for at most this many rows, the loop above
-#: (measured crossover on 2 cores: scripts/bench_sampling_returns.py).
-_SCAN_MAX_ROWS = 64
+_METHODS = ("auto", "chunked", "scan", "loop")
+#: ``method="auto"`` uses the chunked solver for at most this many rows and the
+#: fused loop above (measured crossover on 2 cores: scripts/bench_sampling_returns.py).
+_CHUNKED_MAX_ROWS = 64
+#: time steps per block of the chunked solver and of the fused loop.
+_BLOCK = 16
+_LOOP_BLOCK = 32
 
 
 # --------------------------------------------------------------------------- inputs
@@ -84,17 +87,26 @@ def _flags(shape, terminated, truncated, mask, like=None):
     """
     term = _bool("terminated", terminated, shape, False, like)
     trunc = _bool("truncated", truncated, shape, False, like)
+    all_valid = mask is None
     mask = _bool("mask", mask, shape, True, like)
-    both = term & trunc
-    if both.any():
-        idx = tuple(int(i) for i in np.argwhere(both)[0])
+    done = term | trunc
+    if np.count_nonzero(done) != np.count_nonzero(term) + np.count_nonzero(trunc):
+        idx = tuple(int(i) for i in np.argwhere(term & trunc)[0])
         raise ValueError(f"terminated and truncated are exclusive; both are set at {idx}")
-    on_pad = (term | trunc) & ~mask
+    if all_valid:
+        # no padding: every step is valid and only the last column is followed by nothing
+        live = ~done
+        cont = live.copy()
+        cont[:, -1] = False
+        cut = np.zeros_like(live)
+        cut[:, -1] = live[:, -1]
+        return term, trunc, mask, cont, cut
+    on_pad = done & ~mask
     if on_pad.any():
         idx = tuple(int(i) for i in np.argwhere(on_pad)[0])
         raise ValueError(f"terminated/truncated must be False on padding (mask False); "
                          f"set at {idx}")
-    live = mask & ~(term | trunc)
+    live = mask & ~done
     nxt = np.zeros_like(mask)
     nxt[:, :-1] = mask[:, 1:]
     cont = live & nxt
@@ -124,7 +136,7 @@ def _method(method, n_rows):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
     if method == "auto":
-        return "scan" if n_rows <= _SCAN_MAX_ROWS else "loop"
+        return "chunked" if n_rows <= _CHUNKED_MAX_ROWS else "loop"
     return method
 
 
@@ -200,12 +212,177 @@ def _scan(x, c):
             break
     return X if x.T.flags.c_contiguous else np.ascontiguousarray(X)
 
+def _chunked(x, c, block=_BLOCK):
+    """(R0) by a two-level blocked solve (derivations/returns.md#the-linear-recurrence-and-its-scan).
+
+    The time axis is cut into blocks of ``B`` steps. (i) Within every block of
+    every row at once, a backward pass of ``B`` vectorised steps (on strided
+    views, no transposed copies) gives the local solution ``u_t`` (with ``y``
+    = 0 after the block) and the products ``p_t = c_t c_{t+1} ... c_{end of
+    block}``; (ii) the values at block starts obey the same recurrence one
+    level up, ``z_b = u_{start b} + p_{start b} z_{b+1}``, solved by the scan;
+    (iii) ``y_t = u_t + p_t z_{b(t)+1}``. Each ``y_t`` is a sum of at most
+    ``B + log2(T/B)`` rounded terms.
+    """
+    N, T = x.shape
+    dtype = np.result_type(x, c)
+    nb = -(-T // block)
+    Tp = nb * block
+    if Tp != T:
+        xp = np.zeros((N, Tp), dtype)
+        xp[:, :T] = x
+        cp = np.zeros((N, Tp), dtype)
+        cp[:, :T] = c
+        x, c = xp, cp
+    X = x.reshape(N, nb, block)
+    C = c.reshape(N, nb, block)
+    y = np.empty((N, Tp), dtype)
+    U = y.reshape(N, nb, block)
+    Pr = np.empty((N, nb, block), dtype)
+    acc = np.zeros((N, nb), dtype)
+    pacc = np.ones((N, nb), dtype)
+    tmp = np.empty((N, nb), dtype)
+    for k in range(block - 1, -1, -1):
+        np.multiply(C[:, :, k], acc, out=tmp)
+        np.add(X[:, :, k], tmp, out=U[:, :, k])
+        acc = U[:, :, k]
+        np.multiply(C[:, :, k], pacc, out=Pr[:, :, k])
+        pacc = Pr[:, :, k]
+    z = np.zeros((N, nb), dtype)
+    if nb > 1:
+        z[:, :-1] = _scan(U[:, 1:, 0], Pr[:, 1:, 0])
+    Pr *= z[:, :, None]                          # carry z_{b+1} into block b
+    U += Pr
+    return y[:, :T] if Tp != T else y
+
+
+def _terms_into(out, terms, sl):
+    """``out = sum_k A_k[sl] * (s_k * B_k[sl])`` over ``terms = [(A, B or None, s)]``.
+
+    Written to use as few full passes as possible (the operands are large and
+    the work is memory-bound): ``A - A'`` is one subtraction, a boolean weight
+    one multiplication.
+    """
+    k = 0
+    if len(terms) >= 2 and terms[0][1] is None and terms[0][2] == 1.0 \
+            and terms[1][1] is None and terms[1][2] == -1.0:
+        np.subtract(terms[0][0][sl], terms[1][0][sl], out=out)
+        k = 2
+    elif terms and terms[0][1] is None:
+        np.multiply(terms[0][0][sl], terms[0][2], out=out)
+        k = 1
+    else:
+        out[...] = 0.0
+    w = None
+    for A, B, scale in terms[k:]:
+        if w is None:
+            w = np.empty_like(out)
+        if B is None:
+            np.multiply(A[sl], scale, out=w)
+        else:
+            np.multiply(A[sl], B[sl], out=w)
+            if scale != 1.0:
+                w *= scale
+        out += w
+
+
+def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=_LOOP_BLOCK):
+    """(R0) with ``x = sum of terms`` and ``c = scale * cont``, one pass over time.
+
+    Blocks of ``block`` time steps: the block's ``x`` and ``c`` are formed in a
+    time-major scratch that stays in cache, the recurrence runs backwards over
+    it (two ufunc calls per step on contiguous ``(N,)`` vectors), and the block
+    is written to ``out`` (and ``add_after`` added into ``out2``). Every input
+    is read once and every output written once, which is what matters on
+    large buffers (memory bandwidth, not arithmetic). All arrays are the
+    time-major views ``(T, N)``.
+    """
+    T, N = cont.shape
+    dtype = out.dtype
+    direct = out.flags.c_contiguous             # time-major output: solve in place
+    xb = np.empty((block, N), dtype)
+    cb = np.empty((block, N), dtype)
+    yb = None if direct else np.empty((block, N), dtype)
+    tmp = np.empty(N, dtype)
+    acc = np.zeros(N, dtype)
+    masked = not mask.all()
+    for t1 in range(T, 0, -block):
+        t0 = max(0, t1 - block)
+        w = t1 - t0
+        sl = slice(t0, t1)
+        x, cc = xb[:w], cb[:w]
+        y = out[sl] if direct else yb[:w]
+        _terms_into(x, terms, sl)
+        if masked:
+            x *= mask[sl]
+        np.multiply(cont[sl], scale, out=cc)
+        for k in range(w - 1, -1, -1):
+            np.multiply(cc[k], acc, out=tmp)
+            np.add(x[k], tmp, out=y[k])
+            acc = y[k]
+        acc = acc.copy()
+        if not direct:
+            out[sl] = y
+        if add_after is not None:
+            if out2.flags.c_contiguous:
+                np.add(y, add_after[sl], out=out2[sl])
+                if masked:
+                    out2[sl] *= mask[sl]
+            else:
+                y = y + add_after[sl]
+                if masked:
+                    y *= mask[sl]
+                out2[sl] = y
+
+
+def _solve_terms(terms, cont, scale, mask, method, add_after=None):
+    """Solve (R0) for ``x = sum of terms`` (0 on padding) and ``c = scale * cont``.
+
+    ``terms = [(A, B or None, s)]`` with ``A: (N, T)`` float, ``B: (N, T)`` bool
+    (or None), ``s`` a scalar: ``x = sum_k A_k * s_k * B_k``. Returns ``y`` and,
+    with ``add_after``, also ``(y + add_after) * mask``; both ``(N, T)`` in the
+    memory order of the inputs (time-major memory stays time-major).
+    """
+    N, T = cont.shape
+    dtype = _dtype(*[A for A, _, _ in terms])
+    time_major_memory = terms[0][0].T.flags.c_contiguous and not terms[0][0].flags.c_contiguous
+    order = "F" if time_major_memory else "C"
+    if T == 0:
+        y = np.zeros((N, T), dtype)
+        return y if add_after is None else (y, y.copy())
+    how = _method(method, N)
+    if how == "loop":
+        y = np.empty((N, T), dtype, order=order)
+        y2 = None if add_after is None else np.empty((N, T), dtype, order=order)
+        tv = [(A.T, None if B is None else B.T, s) for A, B, s in terms]
+        _fused_loop(tv, cont.T, scale, mask.T, y.T,
+                    None if add_after is None else add_after.T,
+                    None if y2 is None else y2.T)
+        return y if add_after is None else (y, y2)
+    x = np.empty((N, T), dtype)
+    _terms_into(x, terms, (slice(None), slice(None)))
+    if not mask.all():
+        x *= mask
+    c = np.multiply(cont, scale, dtype=dtype)
+    y = _chunked(x, c) if how == "chunked" else _scan(x, c)
+    if order == "F":
+        y = np.asfortranarray(y)
+    if add_after is None:
+        return y
+    y2 = y + add_after
+    if not mask.all():
+        y2 *= mask
+    return y, y2
+
 
 def _solve(x, c, method):
     """Solve (R0) by the method chosen for this shape: ``(N, T)``."""
     if x.shape[1] == 0:
         return np.zeros(x.shape, dtype=np.result_type(x, c))
-    return _scan(x, c) if _method(method, x.shape[0]) == "scan" else _loop(x, c)
+    how = _method(method, x.shape[0])
+    if how == "chunked":
+        return _chunked(x, c)
+    return _scan(x, c) if how == "scan" else _loop(x, c)
 
 
 def _dtype(*arrays):
@@ -269,11 +446,11 @@ def reward_to_go(rewards, gamma, *, terminated=None, truncated=None, next_values
     r = _rewards(rewards)
     gamma = check_gamma(gamma)
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
-    x = np.where(mask, r, 0.0)
+    terms = [(r, None, 1.0)]
     if next_values is not None:
         nv = _like("next_values", next_values, r.shape)
-        x = x + np.multiply(nv, gamma * (trunc | cut))
-    out = _solve(x, np.multiply(cont, gamma), method)
+        terms.append((nv, trunc | cut, gamma))
+    out = _solve_terms(terms, cont, gamma, mask, method)
     return out.T if time_major else out
 
 
@@ -325,12 +502,8 @@ def lambda_returns(rewards, next_values, gamma, lam, *, terminated=None, truncat
     lam = check_gamma(lam, name="lam")
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
     # weight of V(s_{t+1}): gamma (1 - lam) inside an episode, gamma at its end, 0 if terminal
-    weight = np.multiply(~term, gamma) - np.multiply(cont, gamma * lam)
-    x = np.multiply(nv, weight, dtype=_dtype(r, nv))
-    x += r
-    if not mask.all():
-        x[~mask] = 0.0
-    out = _solve(x, np.multiply(cont, gamma * lam), method)
+    terms = [(r, None, 1.0), (nv, ~term, gamma), (nv, cont, -gamma * lam)]
+    out = _solve_terms(terms, cont, gamma * lam, mask, method)
     return out.T if time_major else out
 
 
@@ -369,11 +542,8 @@ def gae(rewards, values, next_values, gamma, lam, *, terminated=None, truncated=
     gamma = check_gamma(gamma)
     lam = check_gamma(lam, name="lam")
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
-    delta = _delta(r, v, nv, gamma, term, mask)
-    adv = _solve(delta, np.multiply(cont, gamma * lam), method)
-    ret = adv + v
-    if not mask.all():
-        ret[~mask] = 0.0
+    terms = [(r, None, 1.0), (v, None, -1.0), (nv, ~term, gamma)]   # delta (R3)
+    adv, ret = _solve_terms(terms, cont, gamma * lam, mask, method, add_after=v)
     if time_major:
         adv, ret = adv.T, ret.T
     return GAE(advantages=adv, returns=ret)

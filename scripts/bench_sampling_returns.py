@@ -293,7 +293,7 @@ def bench_returns(args):
                      f"{err_a:.1e}"))
         rows.append((f"({T}, {N})", f"refpg reward_to_go [{method}] float64",
                      f"{t_rtg * 1e3:.3f}", "1", f"{err_r:.1e}"))
-        for m in ("scan", "loop"):
+        for m in ("chunked", "scan", "loop"):
             if m == method:
                 continue
             t_m, res_m = best_time(lambda: R.gae(r, v, nv, gamma, lam, method=m, **flags),
@@ -336,7 +336,9 @@ def bench_returns(args):
                 err = np.max(np.abs(buf.advantages.T - ref_adv)) / scale_a
                 rows.append((f"({T}, {N})",
                              f"stable-baselines3 RolloutBuffer ({np.dtype(dtype).name})",
-                             f"{t_sb3 * 1e3:.3f}", f"{t_sb3 / t_gae:.1f}", f"{err:.1e}"))
+                             f"{t_sb3 * 1e3:.3f}",
+                             f"{t_sb3 / t_gae:.1f} ({t_sb3 / t_tm:.1f} vs time-major)",
+                             f"{err:.1e}"))
     print(f"== returns: GAE(gamma={gamma}, lam={lam}) and reward-to-go on rollout buffers "
           f"(episodes back to back, terminated p=0.01/step, truncated at 200) ==")
     table(rows, ("(T, N)", "route", "ms (min)", "time / refpg gae", "max rel. error vs plain"))

@@ -113,7 +113,7 @@ buffers = st.builds(
     padded=st.booleans())
 gammas = st.sampled_from([0.0, 0.5, 0.9, 0.99, 1.0])
 lams = st.sampled_from([0.0, 0.3, 0.95, 1.0])
-methods = st.sampled_from(["scan", "loop"])
+methods = st.sampled_from(["chunked", "scan", "loop"])
 
 
 # ------------------------------------------------------ against the explicit sums
@@ -181,12 +181,13 @@ def test_lambda_returns_equal_gae_plus_values(buf, gamma, lam, method):
 
 @settings(max_examples=40)
 @given(buf=buffers, gamma=gammas, lam=lams)
-def test_scan_equals_loop(buf, gamma, lam):
+def test_scan_and_chunked_equal_loop(buf, gamma, lam):
     r, v, nv, term, trunc, mask = buf
     flags = dict(terminated=term, truncated=trunc, mask=mask)
-    a = gae(r, v, nv, gamma, lam, method="scan", **flags).advantages
     b = gae(r, v, nv, gamma, lam, method="loop", **flags).advantages
-    assert_allclose(a, b, rtol=0, atol=1e-13 * max(1.0, np.abs(b).max()))
+    for method in ("scan", "chunked"):
+        a = gae(r, v, nv, gamma, lam, method=method, **flags).advantages
+        assert_allclose(a, b, rtol=0, atol=1e-13 * max(1.0, np.abs(b).max()))
 
 
 def test_scan_rounding_error_on_a_long_buffer():
@@ -194,9 +195,10 @@ def test_scan_rounding_error_on_a_long_buffer():
     against the loop (sequential) on T = 4096 with gamma lam = 0.999."""
     r, v, nv, term, trunc, mask = make_buffer(7, 8, 4096, p_term=0.001, p_trunc=0.0)
     flags = dict(terminated=term, truncated=trunc)
-    a = gae(r, v, nv, 0.9999, 0.999, method="scan", **flags).advantages
     b = gae(r, v, nv, 0.9999, 0.999, method="loop", **flags).advantages
-    assert_allclose(a, b, rtol=0, atol=1e-13 * np.abs(b).max())
+    for method in ("scan", "chunked"):
+        a = gae(r, v, nv, 0.9999, 0.999, method=method, **flags).advantages
+        assert_allclose(a, b, rtol=0, atol=1e-13 * np.abs(b).max())
 
 
 # -------------------------------------------------------------- flags and leakage
