@@ -397,8 +397,9 @@ def linear_recurrence(x, c, *, method="auto", time_major=False):
     ``"loop"`` (a plain backward loop over ``T``; error ``O(T eps)`` in the
     worst case), ``"scan"`` (Hillis-Steele scan, ``ceil(log2 T)`` vectorised
     levels, ``3 N T log2 T`` flops; each ``y_t`` is summed as a balanced
-    tree, error ``O(log2 T eps)``), ``"auto"`` (scan for ``N <= 64`` rows,
-    loop otherwise).
+    tree, error ``O(log2 T eps)``), ``"chunked"`` (blocks of 16 steps solved
+    locally, block starts by the scan; error ``O((16 + log2 T) eps)``),
+    ``"auto"`` (chunked for ``N <= 64`` rows, loop otherwise).
     ``time_major=True``: every array argument and the result are ``(T, N)``
     instead (a rollout buffer as PyTorch code stores it; no copy is made).
     derivations/returns.md#the-linear-recurrence-and-its-scan
