@@ -37,7 +37,10 @@ def _check(mdp, policy):
 
 
 def policy_table(mdp, policy, theta):
-    """``pi_theta(a | s)`` as an ``(S, A)`` table (complex-safe). derivations/policy_gradient.md#setting"""
+    """``pi_theta(a | s)`` as an ``(S, A)`` table (complex-safe).
+
+    derivations/policy_gradient.md#setting
+    """
     _check(mdp, policy)
     return policy.probs_table(theta)
 

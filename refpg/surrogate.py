@@ -307,8 +307,10 @@ def single_path_surrogate(policy, theta_old, batch, gamma, *, baseline=None,
 
 def _inverse_cdf(cdf, u):
     """(V1) ``i = #{k < K-1 : u >= cdf[k]}``, the first index whose cumulative probability
-    exceeds ``u``; ``cdf: (..., K)``, ``u: (...)`` -> ``(...)`` int."""
-    return np.sum(u[..., None] >= cdf[..., :-1], axis=-1)
+    exceeds ``u``; ``cdf: (..., K)``, ``u: (...)`` -> ``(...)`` int. ``u`` is scaled by the
+    computed total ``cdf[..., -1]`` so that a trailing action whose probability rounds to
+    0 is never drawn."""
+    return np.sum((u * cdf[..., -1])[..., None] >= cdf[..., :-1], axis=-1)
 
 
 def coupled_rollouts(mdp, pi, states, actions, horizons, uniforms):

@@ -23,7 +23,8 @@ import abc
 
 import numpy as np
 
-from ..distributions import categorical_entropy, kl_categorical, log_softmax
+from ..distributions import (_categorical_entropy, _kl_categorical, _log_softmax,
+                             _softmax_difference)
 from ..validation import as_float_array, as_index_array, check_rng, check_theta
 
 __all__ = ["Policy", "SoftmaxPolicy"]
@@ -43,7 +44,7 @@ class Policy(abc.ABC):
     n_states: int | None = None
 
     def check_theta(self, theta, name="theta"):
-        """``theta`` as a flat float64/complex128 vector of length ``n_params`` or ``ValueError``."""
+        """``theta`` as a flat float64/complex128 vector of length ``n_params``, else ValueError."""
         return check_theta(theta, self.n_params, name=name)
 
     @abc.abstractmethod
@@ -92,11 +93,13 @@ class Policy(abc.ABC):
         if weights is None:
             n = int(np.prod(batch_shape)) if batch_shape else 1
             return np.full(batch_shape, 1.0 / max(n, 1))
-        w = as_float_array("weights", weights)
+        # complex weights arise when d_pi itself is complex-stepped (exact Fisher of a
+        # complex theta); the sign rule applies to the real part
+        w = as_float_array("weights", weights, allow_complex=True)
         if w.shape != tuple(batch_shape):
             raise ValueError(f"weights must have the batch shape of obs {tuple(batch_shape)}; "
                              f"got {w.shape}")
-        if np.any(w < 0):
+        if np.any(np.real(w) < 0):
             raise ValueError("weights must be non-negative")
         return w
 
@@ -135,17 +138,18 @@ class SoftmaxPolicy(Policy):
 
     # --- public API -----------------------------------------------------------------
     def logits(self, theta, obs):
-        """``z(theta, s): (*B, A)``."""
+        """``z(theta, s): (*B, A)``. derivations/policies.md#softmax-policies"""
         theta = self.check_theta(theta)
         obs, _ = self._check_obs(obs)
         return self._logits(theta, obs)
 
     def log_probs(self, theta, obs):
-        """``log pi(. | s): (*B, A)`` via a stable log-softmax (D1)."""
-        return log_softmax(self.logits(theta, obs))
+        """``log pi(. | s): (*B, A)`` via the stable log-softmax (D1) of
+        derivations/distributions.md#categorical."""
+        return _log_softmax(self.logits(theta, obs))
 
     def probs(self, theta, obs):
-        """``pi(. | s): (*B, A)``."""
+        """``pi(. | s) = exp(log pi(. | s)): (*B, A)``. derivations/policies.md#softmax-policies"""
         return np.exp(self.log_probs(theta, obs))
 
     def _check_actions(self, actions, batch_shape):
@@ -156,7 +160,7 @@ class SoftmaxPolicy(Policy):
         theta = self.check_theta(theta)
         obs, B = self._check_obs(obs)
         actions = self._check_actions(actions, B)
-        logp = log_softmax(self._logits(theta, obs))
+        logp = _log_softmax(self._logits(theta, obs))
         return np.take_along_axis(logp, actions[..., None], axis=-1)[..., 0]
 
     def grad_log_prob(self, theta, obs, actions):
@@ -164,46 +168,66 @@ class SoftmaxPolicy(Policy):
         theta = self.check_theta(theta)
         obs, B = self._check_obs(obs)
         actions = self._check_actions(actions, B)
-        pi = np.exp(log_softmax(self._logits(theta, obs)))
-        cot = -pi
+        logp = _log_softmax(self._logits(theta, obs))
+        cot = -np.exp(logp)
+        # 1 - pi_a as -expm1(log pi_a): no cancellation when pi_a is close to 1
         np.put_along_axis(cot, actions[..., None],
-                          np.take_along_axis(cot, actions[..., None], axis=-1) + 1.0, axis=-1)
+                          -np.expm1(np.take_along_axis(logp, actions[..., None], axis=-1)),
+                          axis=-1)
         return self._logits_vjp(theta, obs, cot)
 
     def sample(self, theta, obs, rng):
-        """``a ~ pi_theta(. | s)`` by inverse CDF of one uniform per sample: ``(*B,)`` int64."""
+        """``a ~ pi_theta(. | s)``: ``(*B,)`` int64, one uniform ``u`` per sample.
+
+        Inverse CDF: ``a = #{k < A-1 : c_k <= u c_{A-1}}`` with ``c = cumsum(pi)``;
+        scaling ``u`` by the computed total ``c_{A-1}`` (1 up to rounding) means
+        an action whose probability underflowed to 0 is never drawn.
+        derivations/policies.md#the-policy-interface
+        """
         check_rng(rng)
-        theta = self.check_theta(theta, )
+        theta = self.check_theta(theta)
         if np.iscomplexobj(theta):
-            raise TypeError("sample needs a real theta")
+            raise TypeError("sample needs a real theta; got complex128")
         obs, B = self._check_obs(obs)
-        cdf = np.cumsum(np.exp(log_softmax(self._logits(theta, obs))), axis=-1)
-        u = rng.random(B)
-        a = np.sum(u[..., None] >= cdf[..., :-1], axis=-1)
+        cdf = np.cumsum(np.exp(_log_softmax(self._logits(theta, obs))), axis=-1)
+        u = rng.random(B)[..., None] * cdf[..., -1:]
+        a = np.sum(u >= cdf[..., :-1], axis=-1)
         return a.astype(np.int64)
 
     def entropy(self, theta, obs):
-        """``H(pi(. | s)) = -sum_a pi log pi`` (D2): ``(*B,)``."""
-        return categorical_entropy(self.logits(theta, obs))
+        """``H(pi(. | s)) = -sum_a pi log pi`` (D2): ``(*B,)``.
+
+        derivations/distributions.md#categorical
+        """
+        return _categorical_entropy(self.logits(theta, obs))
 
     def kl(self, theta_old, theta_new, obs):
-        """``KL(pi_old(. | s) || pi_new(. | s))`` (D3): ``(*B,)``. derivations/policies.md#softmax-policies"""
+        """``KL(pi_old(. | s) || pi_new(. | s))`` (D3b): ``(*B,)``, never negative.
+
+        derivations/policies.md#softmax-policies
+        """
         theta_old = self.check_theta(theta_old, "theta_old")
         theta_new = self.check_theta(theta_new, "theta_new")
         obs, _ = self._check_obs(obs)
-        return kl_categorical(self._logits(theta_old, obs), self._logits(theta_new, obs))
+        return _kl_categorical(self._logits(theta_old, obs), self._logits(theta_new, obs))
 
     def grad_kl(self, theta_old, theta_new, obs):
-        """(P2) ``grad_{theta_new} KL = J_new^T (pi_new - pi_old): (*B, d)``."""
+        """(P2) ``grad_{theta_new} KL(pi_old || pi_new) = J_new^T (pi_new - pi_old): (*B, d)``.
+
+        derivations/policies.md#softmax-policies
+        """
         theta_old = self.check_theta(theta_old, "theta_old")
         theta_new = self.check_theta(theta_new, "theta_new")
         obs, _ = self._check_obs(obs)
-        p_old = np.exp(log_softmax(self._logits(theta_old, obs)))
-        p_new = np.exp(log_softmax(self._logits(theta_new, obs)))
-        return self._logits_vjp(theta_new, obs, p_new - p_old)
+        # pi_new - pi_old by (D8): accurate relative to the difference itself
+        diff = _softmax_difference(self._logits(theta_new, obs), self._logits(theta_old, obs))
+        return self._logits_vjp(theta_new, obs, diff)
 
     def logits_jacobian(self, theta, obs):
-        """``J = dz/dtheta: (*B, A, d)``, assembled from ``A`` vector-Jacobian products."""
+        """``J = dz/dtheta: (*B, A, d)``, assembled from ``A`` vector-Jacobian products.
+
+        derivations/policies.md#softmax-policies
+        """
         theta = self.check_theta(theta)
         obs, B = self._check_obs(obs)
         eye = np.eye(self.n_actions)
@@ -212,27 +236,34 @@ class SoftmaxPolicy(Policy):
         return np.stack(cols, axis=-2)
 
     def fisher(self, theta, obs, weights=None):
-        """(P3) ``sum_i w_i J_i^T (diag pi_i - pi_i pi_i^T) J_i: (d, d)``."""
+        """(P3) ``sum_i w_i J_i^T (diag pi_i - pi_i pi_i^T) J_i: (d, d)``.
+
+        ``weights: (*B,)`` non-negative, default ``1/N`` each.
+        derivations/policies.md#softmax-policies
+        """
         theta = self.check_theta(theta)
         obs, B = self._check_obs(obs)
         w = self._weights(weights, B)
-        pi = np.exp(log_softmax(self._logits(theta, obs)))
+        pi = np.exp(_log_softmax(self._logits(theta, obs)))
         J = self.logits_jacobian(theta, obs)
-        Jbar = np.einsum("...a,...ad->...d", pi, J)
-        centred = J - Jbar[..., None, :]
+        centred = _centre(pi, J)
         A, d = self.n_actions, self.n_params
         w, pi, centred = w.reshape(-1), pi.reshape(-1, A), centred.reshape(-1, A, d)
         return np.einsum("n,na,nad,nae->de", w, pi, centred, centred)
 
     def fisher_vector_product(self, theta, v, obs, weights=None):
-        """(P4) ``sum_i w_i J_i^T (pi_i * J_i v - pi_i (pi_i . J_i v)): (d,)``."""
+        """(P4) ``sum_i w_i J_i^T (pi_i * J_i v - pi_i (pi_i . J_i v)): (d,)``, ``v: (d,)``.
+
+        One forward-mode product ``J v`` and one reverse-mode ``J^T c``; ``F`` is
+        never formed. derivations/policies.md#softmax-policies
+        """
         theta = self.check_theta(theta)
         v = check_theta(v, self.n_params, name="v")
         obs, B = self._check_obs(obs)
         w = self._weights(weights, B)
-        pi = np.exp(log_softmax(self._logits(theta, obs)))
+        pi = np.exp(_log_softmax(self._logits(theta, obs)))
         jv = self._logits_jvp(theta, obs, v)
-        u = pi * (jv - np.sum(pi * jv, axis=-1, keepdims=True))
+        u = pi * _centre(pi, jv[..., None])[..., 0]
         return self._logits_vjp_sum(theta, obs, w[..., None] * u)
 
     # --- tabular-capable helpers (obs are state indices) ------------------------------
@@ -243,28 +274,59 @@ class SoftmaxPolicy(Policy):
         return np.arange(self.n_states)
 
     def probs_table(self, theta):
-        """``pi(a | s)`` for every state: ``(S, A)``."""
+        """``pi(a | s)`` for every state: ``(S, A)`` (tabular-capable policies only).
+
+        derivations/policies.md#softmax-policies
+        """
         return self.probs(theta, self._all_states())
 
     def log_probs_table(self, theta):
-        """``log pi(a | s)`` for every state: ``(S, A)``."""
+        """``log pi(a | s)`` for every state: ``(S, A)``.
+
+        derivations/policies.md#softmax-policies
+        """
         return self.log_probs(theta, self._all_states())
 
     def grad_log_prob_table(self, theta):
-        """Every score ``grad log pi(a | s)``: ``(S, A, d)`` (P1)."""
+        """Every score ``grad log pi(a | s) = J_s^T (e_a - pi_s)``: ``(S, A, d)`` (P1).
+
+        derivations/policies.md#softmax-policies
+        """
         states = self._all_states()
         theta = self.check_theta(theta)
-        pi = np.exp(log_softmax(self._logits(theta, states)))
+        pi = np.exp(_log_softmax(self._logits(theta, states)))
         J = self.logits_jacobian(theta, states)
         return J - np.einsum("sa,sad->sd", pi, J)[:, None, :]
 
     def vjp_table(self, theta, cot):
-        """``sum_s J_s^T c_s: (d,)`` for a cotangent ``cot: (S, A)`` on the logits table."""
+        """``sum_s J_s^T c_s: (d,)`` for a cotangent ``cot: (S, A)`` on the logits table.
+
+        The exact policy gradient (PG2) is one such product.
+        derivations/policies.md#softmax-policies
+        """
         states = self._all_states()
         theta = self.check_theta(theta)
         cot = as_float_array("cot", cot, shape=(self.n_states, self.n_actions),
                              allow_complex=True)
         return self._logits_vjp_sum(theta, states, cot)
+
+
+def _centre(pi, x):
+    """``x_a - sum_b pi_b x_b`` for ``pi: (*B, A)``, ``x: (*B, A, k)``.
+
+    The row of the most probable action ``k`` is formed as
+    ``sum_b pi_b (x_k - x_b)`` (the ``b = k`` term is exactly zero): for a
+    near-deterministic policy it is ``O(1 - pi_k)`` and the plain difference
+    would leave an absolute error ``eps |x|`` in it, i.e. a relative error
+    ``eps / (1 - pi_k)`` in the Fisher matrix and its products.
+    derivations/policies.md#numerical-stability
+    """
+    w = pi[..., None]
+    c = x - np.sum(w * x, axis=-2, keepdims=True)
+    k = np.argmax(np.real(pi), axis=-1)[..., None, None]
+    xk = np.take_along_axis(x, k, axis=-2)
+    np.put_along_axis(c, k, np.sum(w * (xk - x), axis=-2, keepdims=True), axis=-2)
+    return c
 
 
 def _check_state_indices(obs, n_states):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_positive_int
+from ..validation import as_float_array, check_positive_int, check_probabilities
 from .base import SoftmaxPolicy, _check_state_indices
 
 __all__ = ["TabularSoftmaxPolicy"]
@@ -34,22 +34,34 @@ class TabularSoftmaxPolicy(SoftmaxPolicy):
 
     @classmethod
     def for_mdp(cls, mdp):
-        """The tabular softmax policy over ``mdp``'s states and actions."""
+        """The tabular softmax policy over ``mdp``'s states and actions.
+
+        derivations/policies.md#tabular-softmax
+        """
         return cls(mdp.n_states, mdp.n_actions)
 
     def __repr__(self):
         return f"TabularSoftmaxPolicy(n_states={self.n_states}, n_actions={self.n_actions})"
 
     def table(self, theta):
-        """``theta`` viewed as the ``(S, A)`` logit table."""
+        """``theta`` viewed as the ``(S, A)`` logit table.
+
+        derivations/policies.md#tabular-softmax
+        """
         return self.check_theta(theta).reshape(self.n_states, self.n_actions)
 
     def theta_from_probs(self, pi):
-        """Logits ``log pi`` whose softmax is the ``(S, A)`` table ``pi`` (entries > 0)."""
-        pi = np.asarray(pi, dtype=float)
-        if pi.shape != (self.n_states, self.n_actions) or np.any(pi <= 0):
-            raise ValueError(f"pi must be a positive (S, A) = ({self.n_states}, "
-                             f"{self.n_actions}) table; got shape {pi.shape}")
+        """Logits ``theta = log pi`` (flattened) whose softmax is the table ``pi: (S, A)``.
+
+        Rows must be probability vectors with every entry > 0 (``log 0`` is
+        not a logit). derivations/policies.md#tabular-softmax
+        """
+        pi = as_float_array("pi", pi, shape=(self.n_states, self.n_actions))
+        check_probabilities("pi rows", pi, axis=1)
+        if np.any(pi <= 0):
+            idx = tuple(int(i) for i in np.argwhere(pi <= 0)[0])
+            raise ValueError(f"pi must be > 0 everywhere (log 0 is not a logit); "
+                             f"found {pi[idx]!r} at index {idx}")
         return np.log(pi).ravel()
 
     def _check_obs(self, obs):
