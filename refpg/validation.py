@@ -63,12 +63,9 @@ def as_index_array(name, x, *, upper, shape=None):
     """Integer array with entries in ``[0, upper)``."""
     arr = np.asarray(x)
     if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) \
-                and np.all(arr == np.round(arr)):
+        if arr.size == 0:
             arr = arr.astype(np.int64)
-        elif arr.size == 0:
-            arr = arr.astype(np.int64)
-        else:
+        else:  # no silent dtype change: 1.0 is not an index
             raise TypeError(f"{name} must be integer indices; got dtype {arr.dtype}")
     arr = arr.astype(np.int64, copy=False)
     if shape is not None and arr.shape != tuple(shape):
