@@ -154,97 +154,20 @@ def _directions(d, rng, max_full=20):
     return Q / np.linalg.norm(Q, axis=0)
 
 
-def _atol_floor(grad):
-    """Absolute tolerance for a complex-step comparison: ``1e-10 max|grad| + 1e-30``.
+def _atol_floor(grad, policy, theta, obs):
+    """Absolute tolerance for a complex-step comparison: ``1e-10 max|grad| + 1e-15 max|J|``.
 
-    The relative part is the claim; ``1e-30`` is far above the complex step's own
-    truncation error ``h^2 |f'''| / 6 ~ 1e-40`` (``h = 1e-20``), which is all that is
-    left when the gradient is exactly zero (``theta_new = theta_old``).
+    The relative part is the claim. The floor matters only where the gradient is
+    exactly zero (``theta_new = theta_old`` for the KL gradient): the complex step
+    then returns the rounding noise of the imaginary parts of terms of size
+    ``|J|`` (the logits' Jacobian), measured up to ~1e-28 at unit scale. It is not
+    bit-reproducible: NumPy's SIMD ``exp``/``log`` round differently in the
+    vectorised body and the scalar tail of an array, so the noise depends on
+    memory alignment. ``1e-15 max|J|`` is above that noise and far below any
+    wrong gradient (which is O(|J|) wherever it is not also zero).
     """
-    return 1e-10 * np.max(np.abs(grad)) + 1e-30
-
-
-# --- logits, log-probabilities, entropy ---------------------------------------------------
-
-@pytest.mark.parametrize("name", NAMES)
-@given(data=st.data())
-def test_logits_match_a_forward_pass_written_from_the_documented_layout(name, data):
-    policy, obs = _make(name)
-    theta = data.draw(thetas(policy, scale=SCALES))
-    z = policy.logits(theta, obs)
-    ref = _forward_reference(policy, theta, obs)
-    # same sums in another order: rounding ~ eps * sum of |terms| ~ 1e-16 * scale^2 * 10
-    np.testing.assert_allclose(z, ref, rtol=1e-12, atol=1e-13 * (1 + np.max(np.abs(theta))) ** 2)
-    assert z.dtype == np.float64
-
-
-@pytest.mark.parametrize("name", NAMES)
-@given(data=st.data())
-def test_log_probs_and_entropy_match_60_digit_decimal_arithmetic(name, data):
-    policy, obs = _make(name)
-    theta = data.draw(thetas(policy, scale=SCALES))
-    z = policy.logits(theta, obs)
-    logp = policy.log_probs(theta, obs)
-    H = policy.entropy(theta, obs)
-    assert np.all(np.isfinite(logp)) and np.all(np.isfinite(H))
-    for i in range(len(obs)):
-        lp_ref, p_ref = _decimal_log_softmax(z[i])
-        # log p_a = z_a - lse: the only rounding is in z_a - m and log1p(.), ~ eps * |z|
-        np.testing.assert_allclose(logp[i], [float(v) for v in lp_ref], rtol=1e-14,
-                                   atol=4e-16 * (1 + np.max(np.abs(z[i]))))
-        with localcontext() as ctx:
-            ctx.prec = 60
-            H_ref = float(-sum(p * lp for p, lp in zip(p_ref, lp_ref)))
-        # entropy is a sum of non-negative terms p_a |log p_a|: relative accuracy
-        np.testing.assert_allclose(H[i], H_ref, rtol=1e-12, atol=1e-300)
-    a = _actions(policy)
-    np.testing.assert_array_equal(policy.log_prob(theta, obs, a), logp[np.arange(N), a])
-    np.testing.assert_allclose(policy.probs(theta, obs).sum(axis=-1), 1.0, rtol=0, atol=4e-16 * A)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_logits_of_magnitude_1e3_give_exact_finite_log_probs_and_gradients(name):
-    policy, obs = _make(name)
-    theta = _rng(10).normal(size=policy.n_params)
-    # amplify: logits are linear in theta (tabular, linear) or in the output layer (MLP)
-    z0 = policy.logits(theta, obs)
-    c = 1e3 / np.max(np.abs(z0))
-    if isinstance(policy, MLPSoftmaxPolicy):
-        layers = policy.unflatten(theta)
-        layers[-1] = (c * layers[-1][0], c * layers[-1][1])
-        theta = policy.flatten(layers)
-    else:
-        theta = c * theta
-    z = policy.logits(theta, obs)
-    assert 999.0 < np.max(np.abs(z)) < 1001.0
-    logp = policy.log_probs(theta, obs)
-    for i in range(N):
-        # exact reference by the analytic shift in plain Python: log p = z - m - log sum e^{z-m}
-        m = max(z[i])
-        ref = [v - m - math.log(math.fsum(math.exp(w - m) for w in z[i])) for v in z[i]]
-        np.testing.assert_allclose(logp[i], ref, rtol=1e-14, atol=1e-12)  # |z| 1e3: eps*1e3
-    a = _actions(policy)
-    for arr in (policy.grad_log_prob(theta, obs, a), policy.entropy(theta, obs),
-                policy.kl(theta, 0.5 * theta, obs), policy.grad_kl(theta, 0.5 * theta, obs),
-                policy.fisher(theta, obs)):
-        assert np.all(np.isfinite(arr))
-    assert np.all(policy.kl(theta, 0.5 * theta, obs) >= 0)
-    # the greedy action is sampled with probability 1 - O(e^{-gap})
-    gap = np.sort(z, axis=1)[:, -1] - np.sort(z, axis=1)[:, -2]
-    if policy.n_actions > 1 and np.all(gap > 50):
-        draws = policy.sample(theta, obs, _rng(11))
-        np.testing.assert_array_equal(draws, np.argmax(z, axis=1))
-
-
-def test_tabular_logits_1e3_closed_form():
-    # row [1000, 1000, -1000, 0]: lse = 1000 + log 2 + O(e^{-1000}) (below double precision)
-    policy = TabularSoftmaxPolicy(1, 4)
-    theta = np.array([1000.0, 1000.0, -1000.0, 0.0])
-    expected = np.array([-math.log(2), -math.log(2), -2000 - math.log(2), -1000 - math.log(2)])
-    np.testing.assert_allclose(policy.log_probs(theta, [0])[0], expected, rtol=1e-15, atol=0)
-    np.testing.assert_allclose(policy.entropy(theta, [0]), [math.log(2)], rtol=1e-15, atol=0)
-    # score of action 2: e_2 - p = (-1/2, -1/2, 1, 0) exactly
-    np.testing.assert_array_equal(policy.grad_log_prob(theta, [0], [2])[0], [-0.5, -0.5, 1, 0])
+    scale = np.max(np.abs(policy.logits_jacobian(theta, obs)))
+    return 1e-10 * np.max(np.abs(grad)) + 1e-15 * max(scale, 1.0)
 
 
 # --- derivatives ---------------------------------------------------------------------------
@@ -258,7 +181,7 @@ def test_score_matches_complex_step_and_central_differences(name, data):
     f = lambda t: policy.log_prob(t, obs, a)  # noqa: E731
     g = lambda t: policy.grad_log_prob(t, obs, a)  # noqa: E731
     res = check_gradient(f, theta, g, method="complex",  # rel <= 1e-10
-                         atol=_atol_floor(g(theta)))
+                         atol=_atol_floor(g(theta), policy, theta, obs))
     assert res.passed, str(res)
     res = check_gradient(f, theta, g, method="central")  # within the predicted step error
     assert res.passed, str(res)
@@ -283,7 +206,7 @@ def test_kl_gradient_matches_complex_step_and_central_differences(name, data):
     f = lambda t: policy.kl(theta_old, t, obs)  # noqa: E731
     g = lambda t: policy.grad_kl(theta_old, t, obs)  # noqa: E731
     res = check_gradient(f, theta_new, g, method="complex",
-                         atol=_atol_floor(g(theta_new)))
+                         atol=_atol_floor(g(theta_new), policy, theta_new, obs))
     assert res.passed, str(res)
     # KL's rounding is not eps * KL: the logits it is computed from carry ~eps |z| each,
     # which moves KL by ~eps sum_a |z_a| |p_new - p_old|_a; over a step h that is a
