@@ -16,15 +16,21 @@ just before the call, so the shrinker works on one representation.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import os
+import sys
 import traceback
+import warnings
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 __all__ = ["Case", "Outcome", "VerifyReport", "to_numpy", "safe_call", "compare_outputs",
-           "shrink_case", "run_cases"]
+           "shrink_case", "run_cases", "load_callable"]
 
 
 @dataclass
@@ -91,7 +97,12 @@ def safe_call(fn: Callable, args=(), kwargs=None, *, shape=None, finite=True):
     """
     kwargs = {} if kwargs is None else kwargs
     try:
-        out = fn(*args, **kwargs)
+        # a warning from user code (overflow, division by zero) is not an error by itself;
+        # what it produced is judged below (NaN and inf fail). Recorded, not raised, even
+        # where warnings are errors (pytest's filterwarnings = error).
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            out = fn(*args, **kwargs)
     except Exception as exc:  # the user's code may raise anything
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Outcome(None, f"raised {tb}")
@@ -105,7 +116,9 @@ def safe_call(fn: Callable, args=(), kwargs=None, *, shape=None, finite=True):
         return Outcome(None, "returned complex output")
     arr = arr.astype(np.float64)
     if shape is not None and arr.shape != tuple(shape):
-        if arr.size == int(np.prod(shape)) and arr.size == 1:
+        # only a scalar-for-scalar difference is forgiven ((), (1,) or 0-d array): any
+        # other shape change is a bug of its own and must not shrink into a "mismatch"
+        if arr.size == 1 and (arr.ndim == 0 or tuple(shape) == ()) and int(np.prod(shape)) == 1:
             arr = arr.reshape(shape)
         else:
             return Outcome(arr, f"returned shape {arr.shape}, expected {tuple(shape)}")
@@ -126,10 +139,11 @@ def compare_outputs(got, expected, *, rtol, atol):
         return False, float("inf"), ()
     if got.size == 0:
         return True, 0.0, ()
-    diff = np.abs(got - expected)
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    tol = atol + rtol * np.abs(expected)
-    ratio = diff / np.maximum(tol, np.finfo(float).tiny)
+    with np.errstate(over="ignore", invalid="ignore"):   # outputs near 1e308 must not warn
+        diff = np.abs(got - expected)
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        tol = atol + rtol * np.abs(expected)
+        ratio = diff / np.maximum(tol, np.finfo(float).tiny)
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     return bool(np.all(diff <= tol)), float(np.max(diff)), tuple(int(i) for i in worst)
 
@@ -222,7 +236,12 @@ def _candidates(case: Case):
         for i in range(N):
             keep = [j for j in range(N) if j != i]
             yield case.replace(**{f: np.asarray(case.inputs[f])[keep] for f in tf + rf})
-    # 2. shorter time windows, shortest first
+    # 2. halves first (cheap for failures that need a long history), then shorter
+    # time windows, shortest first
+    if T > 3 and tf:
+        half = T // 2
+        for sl in (slice(0, half), slice(T - half, T)):
+            yield case.replace(**{f: np.asarray(case.inputs[f])[:, sl] for f in tf})
     if T > 1 and tf:
         for length in range(1, T):
             for start in range(0, T - length + 1):
@@ -328,7 +347,8 @@ def run_cases(quantity, cases, evaluate, *, tolerance, conventions=None, departu
                 idx = compare_outputs(outcome.value, expected, rtol=rtol, atol=atol)[2]
             after = small.size()
             if after != before:
-                shrunk_from = f"(N, T) = {before} -> {after}"
+                shrunk_from = (f"(N, T) = {before} -> {after}" if case.time_fields
+                               else f"N = {before[0]} -> {after[0]}")
             else:
                 shrunk_from = "simplified values"
             case = small
@@ -342,3 +362,40 @@ def run_cases(quantity, cases, evaluate, *, tolerance, conventions=None, departu
                         problem=problem, worst_index=idx, shrunk_from=shrunk_from,
                         conventions=dict(conventions or {}), departures=tuple(departures),
                         notes=tuple(notes))
+
+
+def load_callable(spec):
+    """The callable named by ``"module:function"`` or ``"path/to/file.py:function"``.
+
+    A dotted module is imported with the current directory on ``sys.path``.
+    Raises ``ValueError`` with a readable message when it cannot be found.
+    derivations/verify.md#the-command-line
+    """
+    if ":" not in spec:
+        raise ValueError(f"expected module:function or file.py:function; got {spec!r}")
+    target, _, name = spec.rpartition(":")
+    try:
+        if target.endswith(".py") or os.sep in target:
+            path = Path(target).resolve()
+            if not path.is_file():
+                raise ValueError(f"no such file: {target}")
+            mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[path.stem] = module
+            mod_spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(target)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"cannot import {target!r}: {type(exc).__name__}: {exc}") from exc
+    obj = module
+    for part in name.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{target!r} has no attribute {name!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{spec!r} is not callable")
+    return obj

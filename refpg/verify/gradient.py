@@ -15,9 +15,9 @@ import numpy as np
 
 from ..testing import check_gradient
 from ..validation import as_float_array
-from .core import safe_call, to_numpy
+from .core import load_callable, safe_call, to_numpy
 
-__all__ = ["GradientReport", "verify_gradient"]
+__all__ = ["GradientReport", "verify_gradient", "verify_gradient_cli"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,19 @@ class GradientReport:
     passed: bool
     checks: dict
     problems: tuple
+
+    def to_dict(self):
+        """A JSON-serialisable summary (per method: verdict, worst component, errors)."""
+        return {"passed": self.passed, "problems": list(self.problems),
+                "checks": {name: {"passed": c.passed, "worst_index": list(c.worst_index),
+                                  "max_abs_error": c.max_abs_error,
+                                  "analytic": np.asarray(c.analytic).tolist(),
+                                  "numeric": np.asarray(c.numeric).tolist()}
+                           for name, c in self.checks.items()}}
+
+    def to_json(self, **kw):
+        import json
+        return json.dumps(self.to_dict(), **kw)
 
     def __str__(self):
         lines = [f"refpg verify gradient: {'PASSED' if self.passed else 'FAILED'}"]
@@ -87,3 +100,18 @@ def verify_gradient(f, grad, x, *, rtol_complex=1e-8, rtol_central=None, step=No
     passed = bool(checks) and all(c.passed for c in checks.values())
     return GradientReport(passed, checks, tuple(problems))
 
+
+def verify_gradient_cli(f, *, grad="", x="", rtol_complex=1e-8):
+    """``verify_gradient`` for the command line: ``grad`` names the gradient as
+    ``module:function`` and ``x`` is a comma-separated point, e.g.
+    ``refpg verify gradient mymod:loss --grad mymod:loss_grad --x 0.1,-0.2,0.3``.
+
+    The report's ``passed`` is the verdict. derivations/verify.md#gradient-checker
+    """
+    if not grad or not x:
+        raise ValueError("refpg verify gradient needs --grad module:function and --x v1,v2,...")
+    try:
+        point = np.array([float(v) for v in str(x).split(",")])
+    except ValueError as exc:
+        raise ValueError(f"--x must be comma-separated numbers; got {x!r}") from exc
+    return verify_gradient(f, load_callable(grad), point, rtol_complex=rtol_complex)
