@@ -19,14 +19,40 @@ def test_there_are_golden_vectors_for_every_verified_data_quantity():
         assert q in QUANTITIES
 
 
+def _max_ulps(a, b, path="$"):
+    """Largest float difference in units of the last place between two JSON trees; any
+    structural, string, integer or boolean difference raises AssertionError."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), f"keys differ at {path}"
+        return max([_max_ulps(a[k], b[k], f"{path}.{k}") for k in a] or [0])
+    if isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"lengths differ at {path}"
+        return max([_max_ulps(x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(a, b))]
+                   or [0])
+    if isinstance(a, float) or isinstance(b, float):
+        if a == b:
+            return 0
+        x, y = np.float64(a), np.float64(b)
+        return int(abs(int(x.view(np.int64)) - int(y.view(np.int64))))
+    assert a == b and type(a) is type(b), f"{path}: {a!r} != {b!r}"
+    return 0
+
+
 @pytest.mark.parametrize("quantity", QUANTITIES)
-def test_shipped_vectors_are_current_and_regenerate_bit_identically(quantity):
+def test_vectors_regenerate_bit_identically_and_the_shipped_files_are_current(quantity):
     text1 = vectors.to_json(vectors.generate(quantity))
     text2 = vectors.to_json(vectors.generate(quantity))
     assert text1 == text2, "generation is not deterministic"
     shipped = vectors.load(quantity)
-    assert vectors.to_json(shipped) == text1, (
-        f"refpg/vectors/{quantity}.json is stale: run python scripts/make_golden_vectors.py")
+    if vectors.to_json(shipped) != text1:
+        # The same refpg version on the same machine regenerates the files bit for bit
+        # (above, and scripts/make_golden_vectors.py). On another CPU, NumPy's SIMD
+        # exp/log may round a last bit differently; the shipped values must still agree
+        # to a few ulps, far inside every vector's stated tolerance. Anything else
+        # (a changed structure, name, integer or a larger float change) means the
+        # shipped files are stale: run python scripts/make_golden_vectors.py.
+        ulps = _max_ulps(shipped, json.loads(text1))
+        assert ulps <= 64, f"refpg/vectors/{quantity}.json is stale ({ulps} ulps)"
 
 
 @pytest.mark.parametrize("quantity", QUANTITIES)
