@@ -238,22 +238,61 @@ def _chunked(x, c, block=_BLOCK):
     C = c.reshape(N, nb, block)
     y = np.empty((N, Tp), dtype)
     U = y.reshape(N, nb, block)
-    Pr = np.empty((N, nb, block), dtype)
+    # p_t = c_t c_{t+1} ... c_{end of block}: one reversed cumulative product
+    Pr = np.multiply.accumulate(C[:, :, ::-1], axis=2)[:, :, ::-1]
     acc = np.zeros((N, nb), dtype)
-    pacc = np.ones((N, nb), dtype)
     tmp = np.empty((N, nb), dtype)
     for k in range(block - 1, -1, -1):
         np.multiply(C[:, :, k], acc, out=tmp)
         np.add(X[:, :, k], tmp, out=U[:, :, k])
         acc = U[:, :, k]
-        np.multiply(C[:, :, k], pacc, out=Pr[:, :, k])
-        pacc = Pr[:, :, k]
     z = np.zeros((N, nb), dtype)
     if nb > 1:
         z[:, :-1] = _scan(U[:, 1:, 0], Pr[:, 1:, 0])
     Pr *= z[:, :, None]                          # carry z_{b+1} into block b
     U += Pr
     return y[:, :T] if Tp != T else y
+
+
+def _chunked_constant(y, cont, scale, block=_BLOCK):
+    """``_chunked`` in place for ``c = scale * cont`` (``cont`` boolean): ``y`` holds
+    ``x`` on entry and the solution on exit.
+
+    The same three stages as ``_chunked``; here the block products are closed-form,
+    ``p_t = scale^(steps to the block end)`` when no episode boundary lies in between
+    and 0 otherwise (one logical accumulate), and ``c`` is never materialised.
+    """
+    N, T = y.shape
+    dtype = y.dtype
+    nb = -(-T // block)
+    Tp = nb * block
+    work, cwork = y, cont
+    if Tp != T:
+        work = np.zeros((N, Tp), dtype)
+        work[:, :T] = y
+        cwork = np.zeros((N, Tp), bool)
+        cwork[:, :T] = cont
+    Y = work.reshape(N, nb, block)
+    Cb = cwork.reshape(N, nb, block)
+    run = np.logical_and.accumulate(Cb[:, :, ::-1], axis=2)[:, :, ::-1]
+    Pr = np.where(run, scale ** np.arange(block, 0, -1, dtype=float), 0.0)
+    if Pr.dtype != dtype:
+        Pr = Pr.astype(dtype)
+    acc = np.zeros((N, nb), dtype)
+    tmp = np.empty((N, nb), dtype)
+    for k in range(block - 1, -1, -1):
+        np.multiply(acc, scale, out=tmp)
+        np.multiply(tmp, Cb[:, :, k], out=tmp)
+        np.add(Y[:, :, k], tmp, out=Y[:, :, k])
+        acc = Y[:, :, k]
+    z = np.zeros((N, nb), dtype)
+    if nb > 1:
+        z[:, :-1] = _scan(Y[:, 1:, 0], Pr[:, 1:, 0])
+    Pr *= z[:, :, None]                          # carry z_{b+1} into block b
+    Y += Pr
+    if Tp != T:
+        y[...] = work[:, :T]
+    return y
 
 
 def _terms_into(out, terms, sl):
@@ -363,8 +402,10 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
     _terms_into(x, terms, (slice(None), slice(None)))
     if not mask.all():
         x *= mask
-    c = np.multiply(cont, scale, dtype=dtype)
-    y = _chunked(x, c) if how == "chunked" else _scan(x, c)
+    if how == "chunked":
+        y = _chunked_constant(x, cont, scale)
+    else:
+        y = _scan(x, np.multiply(cont, scale, dtype=dtype))
     if order == "F":
         y = np.asfortranarray(y)
     if add_after is None:
