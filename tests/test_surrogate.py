@@ -20,10 +20,9 @@ from refpg.identities import local_approximation
 from refpg.moments import enumerate_trajectories
 from refpg.policy_gradient import exact_finite_horizon_gradient
 from refpg.sampling import sample_batch
-from refpg.surrogate import (coupled_return_moments, coupled_rollouts,
-                             finite_horizon_surrogate, single_path_moments,
-                             single_path_surrogate, truncation_bound, vine_moments,
-                             vine_surrogate)
+from refpg.surrogate import (coupled_rollouts, finite_horizon_surrogate, single_path_surrogate,
+                             truncation_bound, vine_surrogate)
+from refpg.surrogate_moments import coupled_return_moments, single_path_moments, vine_moments
 
 #: z for a two-sided normal false-alarm rate of ~6e-7 per comparison: a right estimator
 #: (fixed seeds) does not flake, a biased one (bias >> 5 standard errors) fails.

@@ -128,8 +128,8 @@ def _surrogate():
     from ..mdp import random_mdp
     from ..moments import enumerate_trajectories
     from ..policies import TabularSoftmaxPolicy
-    from ..surrogate import (finite_horizon_surrogate, single_path_moments,
-                             single_path_surrogate, vine_moments)
+    from ..surrogate import finite_horizon_surrogate, single_path_surrogate
+    from ..surrogate_moments import single_path_moments, vine_moments
     rows = []
     rng = np.random.default_rng(3)
     mdp = _episodic_chain(rng)
