@@ -332,3 +332,14 @@ def _centre(pi, x):
 def _check_state_indices(obs, n_states):
     obs = as_index_array("obs", obs, upper=n_states)
     return obs, obs.shape
+
+
+def _check_obs_or_indices(obs, features, n_states, obs_dim):
+    """Observations of a policy that takes either state indices (when it holds a
+    feature table) or observation vectors ``(*B, obs_dim)``; returns ``(obs, B)``."""
+    if features is not None:
+        return _check_state_indices(obs, n_states)
+    x = as_float_array("obs", obs)
+    if x.ndim == 0 or x.shape[-1] != obs_dim:
+        raise ValueError(f"obs must have shape (*B, obs_dim) = (*B, {obs_dim}); got {x.shape}")
+    return x, x.shape[:-1]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validation import as_float_array, check_positive_int
-from .base import SoftmaxPolicy, _check_state_indices
+from .base import SoftmaxPolicy, _check_obs_or_indices
 
 __all__ = ["LinearSoftmaxPolicy"]
 
@@ -120,13 +120,7 @@ class LinearSoftmaxPolicy(SoftmaxPolicy):
         return np.concatenate([x, np.ones(x.shape[:-1] + (1,))], axis=-1)
 
     def _check_obs(self, obs):
-        if self.features is not None:
-            return _check_state_indices(obs, self.n_states)
-        x = as_float_array("obs", obs)
-        if x.ndim == 0 or x.shape[-1] != self.obs_dim:
-            raise ValueError(f"obs must have shape (*B, obs_dim) = (*B, {self.obs_dim}); "
-                             f"got {x.shape}")
-        return x, x.shape[:-1]
+        return _check_obs_or_indices(obs, self.features, self.n_states, self.obs_dim)
 
     def _matrix(self, theta):
         return theta.reshape(self.n_actions, self.obs_dim + int(self.bias))

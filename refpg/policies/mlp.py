@@ -29,7 +29,7 @@ import numbers
 import numpy as np
 
 from ..validation import as_float_array, check_positive_float, check_positive_int, check_rng
-from .base import SoftmaxPolicy, _check_state_indices
+from .base import SoftmaxPolicy, _check_obs_or_indices
 
 __all__ = ["MLPSoftmaxPolicy"]
 
@@ -132,13 +132,7 @@ class MLPSoftmaxPolicy(SoftmaxPolicy):
 
     # --- SoftmaxPolicy kernels ----------------------------------------------------------
     def _check_obs(self, obs):
-        if self.features is not None:
-            return _check_state_indices(obs, self.n_states)
-        x = as_float_array("obs", obs)
-        if x.ndim == 0 or x.shape[-1] != self.obs_dim:
-            raise ValueError(f"obs must have shape (*B, obs_dim) = (*B, {self.obs_dim}); "
-                             f"got {x.shape}")
-        return x, x.shape[:-1]
+        return _check_obs_or_indices(obs, self.features, self.n_states, self.obs_dim)
 
     def _inputs(self, obs):
         return self.features[obs] if self.features is not None else obs
