@@ -27,6 +27,7 @@ either by a plain loop over time or by a log-depth parallel scan
 """
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -38,22 +39,24 @@ __all__ = ["episode_returns", "reward_to_go", "td_residuals", "lambda_returns", 
 
 _METHODS = ("auto", "chunked", "scan", "loop")
 #: ``method="auto"`` uses the chunked solver for at most this many rows and the
-#: fused loop above (measured crossover on 2 cores: scripts/bench_sampling_returns.py).
-_CHUNKED_MAX_ROWS = 64
+#: fused loop above, for batch-major and for time-major memory (measured crossovers
+#: on 2 cores: the loop's steps are contiguous only in time-major memory).
+_CHUNKED_MAX_ROWS = 256
+_CHUNKED_MAX_ROWS_TIME_MAJOR = 32
 #: time steps per block of the chunked solver and of the fused loop.
 _BLOCK = 16
 _LOOP_BLOCK = 32
 
 
 # --------------------------------------------------------------------------- inputs
-def _rewards(rewards, name="rewards"):
-    return as_float_array(name, rewards, ndim=2, allow_complex=True)
+def _rewards(rewards, name="rewards", finite=True):
+    return as_float_array(name, rewards, ndim=2, allow_complex=True, finite=finite)
 
 
-def _like(name, x, shape):
+def _like(name, x, shape, finite=True):
     if x is None:
         raise ValueError(f"{name} is required")
-    arr = as_float_array(name, x, allow_complex=True)
+    arr = as_float_array(name, x, allow_complex=True, finite=finite)
     if arr.shape != shape:
         raise ValueError(f"{name} must have the shape of rewards (N, T) = {shape}; "
                          f"got {arr.shape}")
@@ -96,7 +99,7 @@ def _flags(shape, terminated, truncated, mask, like=None):
     if all_valid:
         # no padding: every step is valid and only the last column is followed by nothing
         live = ~done
-        cont = live.copy()
+        cont = live.copy(order="K")   # keep time-major memory time-major
         cont[:, -1] = False
         cut = np.zeros_like(live)
         cut[:, -1] = live[:, -1]
@@ -112,6 +115,29 @@ def _flags(shape, terminated, truncated, mask, like=None):
     cont = live & nxt
     cut = live & ~nxt
     return term, trunc, mask, cont, cut
+
+
+def _check_finite(result, **inputs):
+    """Raise ``ValueError`` naming the first non-finite input, looked for only when
+    ``result`` is not finite.
+
+    Every entry of every input reaches ``result`` through products and sums
+    only (boolean weights multiply, padding is multiplied by 0, never
+    selected away), and NaN or inf never turns finite that way (inf * 0 is
+    NaN): a non-finite input always makes the result non-finite. So the inputs'
+    own scans (a pass over each) run only on failure; a result that overflowed
+    from finite inputs is returned as computed.
+    derivations/returns.md#the-linear-recurrence-and-its-scan
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(result, axis=None)):
+            return
+    for name, arr in inputs.items():
+        if arr is not None:
+            as_float_array(name, arr, allow_complex=True)
+    if not np.all(np.isfinite(result)):
+        warnings.warn("the result overflowed (finite inputs, non-finite result)",
+                      RuntimeWarning, stacklevel=3)
 
 
 def _delta(r, v, nv, gamma, term, mask):
@@ -132,11 +158,12 @@ def _batch_major(time_major, *arrays):
     return tuple(None if a is None else np.asarray(a).T for a in arrays)
 
 
-def _method(method, n_rows):
+def _method(method, n_rows, time_major_memory=False):
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}; got {method!r}")
     if method == "auto":
-        return "chunked" if n_rows <= _CHUNKED_MAX_ROWS else "loop"
+        limit = _CHUNKED_MAX_ROWS_TIME_MAJOR if time_major_memory else _CHUNKED_MAX_ROWS
+        return "chunked" if n_rows <= limit else "loop"
     return method
 
 
@@ -254,44 +281,58 @@ def _chunked(x, c, block=_BLOCK):
     return y[:, :T] if Tp != T else y
 
 
-def _chunked_constant(y, cont, scale, block=_BLOCK):
-    """``_chunked`` in place for ``c = scale * cont`` (``cont`` boolean): ``y`` holds
-    ``x`` on entry and the solution on exit.
+def _chunked_terms(terms, cont, scale, mask, y, block=_BLOCK):
+    """(R0) for ``x = sum of terms`` and ``c = scale * cont`` by blocks, into ``y: (N, T)``.
 
-    The same three stages as ``_chunked``; here the block products are closed-form,
-    ``p_t = scale^(steps to the block end)`` when no episode boundary lies in between
-    and 0 otherwise (one logical accumulate), and ``c`` is never materialised.
+    The three stages of ``_chunked``, in a block-time-major scratch ``(B, N, nb)``
+    (entry ``[k, i, b]`` is step ``k`` of block ``b`` of row ``i``), so that each
+    of the ``B`` backward steps is one contiguous vector over every block of
+    every row: (i) local solutions ``u`` and, in place of ``c``, the block
+    products ``p_t = c_t ... c_{end of block}`` (three ufunc calls per step);
+    (ii) the block starts by the scan one level up; (iii) ``y = u + p z``,
+    written straight into ``y``'s own layout. The ``T mod B`` leading columns
+    are then finished by the plain loop. Each ``y_t`` is a sum of at most
+    ``B + log2(T/B)`` rounded terms. derivations/returns.md#the-linear-recurrence-and-its-scan
     """
-    N, T = y.shape
+    N, T = cont.shape
     dtype = y.dtype
-    nb = -(-T // block)
-    Tp = nb * block
-    work, cwork = y, cont
-    if Tp != T:
-        work = np.zeros((N, Tp), dtype)
-        work[:, :T] = y
-        cwork = np.zeros((N, Tp), bool)
-        cwork[:, :T] = cont
-    Y = work.reshape(N, nb, block)
-    Cb = cwork.reshape(N, nb, block)
-    run = np.logical_and.accumulate(Cb[:, :, ::-1], axis=2)[:, :, ::-1]
-    Pr = np.where(run, scale ** np.arange(block, 0, -1, dtype=float), 0.0)
-    if Pr.dtype != dtype:
-        Pr = Pr.astype(dtype)
-    acc = np.zeros((N, nb), dtype)
-    tmp = np.empty((N, nb), dtype)
-    for k in range(block - 1, -1, -1):
-        np.multiply(acc, scale, out=tmp)
-        np.multiply(tmp, Cb[:, :, k], out=tmp)
-        np.add(Y[:, :, k], tmp, out=Y[:, :, k])
-        acc = Y[:, :, k]
-    z = np.zeros((N, nb), dtype)
-    if nb > 1:
-        z[:, :-1] = _scan(Y[:, 1:, 0], Pr[:, 1:, 0])
-    Pr *= z[:, :, None]                          # carry z_{b+1} into block b
-    Y += Pr
-    if Tp != T:
-        y[...] = work[:, :T]
+    r0 = T % block
+    nb = T // block
+
+    def blocks(a):                               # (N, T) -> view (B, N, nb) of columns r0:
+        return a[:, r0:].reshape(N, nb, block).transpose(2, 0, 1)
+
+    masked = not mask.all()
+    if nb:
+        # x is formed in (N, T) memory and transposed by one copy: NumPy's strided
+        # copy is much faster than ufuncs over strided views (measured)
+        x = np.empty((N, T - r0), dtype)
+        _terms_into(x, terms, (slice(None), slice(r0, None)))
+        if masked:
+            x *= mask[:, r0:]
+        X = np.ascontiguousarray(x.reshape(N, nb, block).transpose(2, 0, 1))
+        C = np.empty((block, N, nb), dtype)
+        np.multiply(blocks(cont), scale, out=C)
+        tmp = np.empty((N, nb), dtype)
+        for k in range(block - 2, -1, -1):
+            np.multiply(C[k], X[k + 1], out=tmp)
+            X[k] += tmp                          # u_k = x_k + c_k u_{k+1}
+            C[k] *= C[k + 1]                     # p_k = c_k p_{k+1}
+        carry = np.zeros((N, nb), dtype)         # z_{b+1}: y at the start of the next block
+        if nb > 1:
+            carry[:, :-1] = _scan(X[0, :, 1:], C[0, :, 1:])
+        C *= carry
+        X += C                                   # y = u + p z_{b+1}
+        np.copyto(blocks(y), X)
+    if r0:                                       # the leading T mod B columns
+        x = np.empty((N, r0), dtype)
+        _terms_into(x, terms, (slice(None), slice(0, r0)))
+        if masked:
+            x *= mask[:, :r0]
+        acc = y[:, r0] if nb else np.zeros(N, dtype)
+        for t in range(r0 - 1, -1, -1):
+            acc = x[:, t] + (scale * cont[:, t]) * acc
+            y[:, t] = acc
     return y
 
 
@@ -325,23 +366,27 @@ def _terms_into(out, terms, sl):
         out += w
 
 
-def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=_LOOP_BLOCK):
+def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=None):
     """(R0) with ``x = sum of terms`` and ``c = scale * cont``, one pass over time.
 
     Blocks of ``block`` time steps: the block's ``x`` and ``c`` are formed in a
     time-major scratch that stays in cache, the recurrence runs backwards over
     it (two ufunc calls per step on contiguous ``(N,)`` vectors), and the block
-    is written to ``out`` (and ``add_after`` added into ``out2``). Every input
-    is read once and every output written once, which is what matters on
-    large buffers (memory bandwidth, not arithmetic). All arrays are the
-    time-major views ``(T, N)``.
+    is written to ``out`` (and ``add_after`` added into ``out2`` while the
+    block's inputs are still in cache). Every input is read once and every
+    output written once, which is what matters on large buffers (memory
+    traffic, not arithmetic). All arrays are the time-major views ``(T, N)``.
     """
     T, N = cont.shape
     dtype = out.dtype
+    if block is None:   # about 128 KiB per block array: the block's working set stays in L2
+        block = int(np.clip((1 << 14) // max(N, 1), 4, _LOOP_BLOCK))
     direct = out.flags.c_contiguous             # time-major output: solve in place
     xb = np.empty((block, N), dtype)
     cb = np.empty((block, N), dtype)
     yb = None if direct else np.empty((block, N), dtype)
+    x_rows, c_rows = list(xb), list(cb)         # row views made once, not once per step
+    y_rows = None if direct else list(yb)
     tmp = np.empty(N, dtype)
     acc = np.zeros(N, dtype)
     masked = not mask.all()
@@ -355,10 +400,11 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
         if masked:
             x *= mask[sl]
         np.multiply(cont[sl], scale, out=cc)
+        ys = list(y) if direct else y_rows
         for k in range(w - 1, -1, -1):
-            np.multiply(cc[k], acc, out=tmp)
-            np.add(x[k], tmp, out=y[k])
-            acc = y[k]
+            np.multiply(c_rows[k], acc, out=tmp)
+            acc = ys[k]
+            np.add(x_rows[k], tmp, out=acc)
         acc = acc.copy()
         if not direct:
             out[sl] = y
@@ -389,7 +435,7 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
     if T == 0:
         y = np.zeros((N, T), dtype)
         return y if add_after is None else (y, y.copy())
-    how = _method(method, N)
+    how = _method(method, N, time_major_memory)
     if how == "loop":
         y = np.empty((N, T), dtype, order=order)
         y2 = None if add_after is None else np.empty((N, T), dtype, order=order)
@@ -398,16 +444,16 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
                     None if add_after is None else add_after.T,
                     None if y2 is None else y2.T)
         return y if add_after is None else (y, y2)
-    x = np.empty((N, T), dtype)
-    _terms_into(x, terms, (slice(None), slice(None)))
-    if not mask.all():
-        x *= mask
     if how == "chunked":
-        y = _chunked_constant(x, cont, scale)
+        y = _chunked_terms(terms, cont, scale, mask, np.empty((N, T), dtype, order=order))
     else:
+        x = np.empty((N, T), dtype)
+        _terms_into(x, terms, (slice(None), slice(None)))
+        if not mask.all():
+            x *= mask
         y = _scan(x, np.multiply(cont, scale, dtype=dtype))
-    if order == "F":
-        y = np.asfortranarray(y)
+        if order == "F":
+            y = np.asfortranarray(y)
     if add_after is None:
         return y
     y2 = y + add_after
@@ -420,7 +466,7 @@ def _solve(x, c, method):
     """Solve (R0) by the method chosen for this shape: ``(N, T)``."""
     if x.shape[1] == 0:
         return np.zeros(x.shape, dtype=np.result_type(x, c))
-    how = _method(method, x.shape[0])
+    how = _method(method, x.shape[0], x.T.flags.c_contiguous and not x.flags.c_contiguous)
     if how == "chunked":
         return _chunked(x, c)
     return _scan(x, c) if how == "scan" else _loop(x, c)
@@ -440,7 +486,8 @@ def linear_recurrence(x, c, *, method="auto", time_major=False):
     levels, ``3 N T log2 T`` flops; each ``y_t`` is summed as a balanced
     tree, error ``O(log2 T eps)``), ``"chunked"`` (blocks of 16 steps solved
     locally, block starts by the scan; error ``O((16 + log2 T) eps)``),
-    ``"auto"`` (chunked for ``N <= 64`` rows, loop otherwise).
+    ``"auto"`` (chunked for ``N <= 256`` rows, or ``N <= 32`` when the arrays are
+    time-major in memory; loop otherwise).
     ``time_major=True``: every array argument and the result are ``(T, N)``
     instead (a rollout buffer as PyTorch code stores it; no copy is made).
     derivations/returns.md#the-linear-recurrence-and-its-scan
@@ -485,14 +532,17 @@ def reward_to_go(rewards, gamma, *, terminated=None, truncated=None, next_values
     """
     rewards, terminated, truncated, next_values, mask = _batch_major(
         time_major, rewards, terminated, truncated, next_values, mask)
-    r = _rewards(rewards)
+    r = _rewards(rewards, finite=False)
     gamma = check_gamma(gamma)
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
     terms = [(r, None, 1.0)]
+    nv = None
     if next_values is not None:
-        nv = _like("next_values", next_values, r.shape)
+        nv = _like("next_values", next_values, r.shape, finite=False)
         terms.append((nv, trunc | cut, gamma))
-    out = _solve_terms(terms, cont, gamma, mask, method)
+    with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
+        out = _solve_terms(terms, cont, gamma, mask, method)
+    _check_finite(out, rewards=r, next_values=nv)
     return out.T if time_major else out
 
 
@@ -538,14 +588,16 @@ def lambda_returns(rewards, next_values, gamma, lam, *, terminated=None, truncat
     """
     rewards, next_values, terminated, truncated, mask = _batch_major(
         time_major, rewards, next_values, terminated, truncated, mask)
-    r = _rewards(rewards)
-    nv = _like("next_values", next_values, r.shape)
+    r = _rewards(rewards, finite=False)
+    nv = _like("next_values", next_values, r.shape, finite=False)
     gamma = check_gamma(gamma)
     lam = check_gamma(lam, name="lam")
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
     # weight of V(s_{t+1}): gamma (1 - lam) inside an episode, gamma at its end, 0 if terminal
     terms = [(r, None, 1.0), (nv, ~term, gamma), (nv, cont, -gamma * lam)]
-    out = _solve_terms(terms, cont, gamma * lam, mask, method)
+    with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
+        out = _solve_terms(terms, cont, gamma * lam, mask, method)
+    _check_finite(out, rewards=r, next_values=nv)
     return out.T if time_major else out
 
 
@@ -578,14 +630,16 @@ def gae(rewards, values, next_values, gamma, lam, *, terminated=None, truncated=
     """
     rewards, values, next_values, terminated, truncated, mask = _batch_major(
         time_major, rewards, values, next_values, terminated, truncated, mask)
-    r = _rewards(rewards)
-    v = _like("values", values, r.shape)
-    nv = _like("next_values", next_values, r.shape)
+    r = _rewards(rewards, finite=False)
+    v = _like("values", values, r.shape, finite=False)
+    nv = _like("next_values", next_values, r.shape, finite=False)
     gamma = check_gamma(gamma)
     lam = check_gamma(lam, name="lam")
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
     terms = [(r, None, 1.0), (v, None, -1.0), (nv, ~term, gamma)]   # delta (R3)
-    adv, ret = _solve_terms(terms, cont, gamma * lam, mask, method, add_after=v)
+    with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
+        adv, ret = _solve_terms(terms, cont, gamma * lam, mask, method, add_after=v)
+    _check_finite(adv, rewards=r, values=v, next_values=nv)   # v also reaches adv
     if time_major:
         adv, ret = adv.T, ret.T
     return GAE(advantages=adv, returns=ret)

@@ -378,3 +378,48 @@ def test_bad_input_raises_value_error_naming_the_field(call, match):
     t[:, 2] = True
     with pytest.raises(ValueError, match=match):
         call(r, v, nv, t)
+
+
+# ------------------------------------------- non-finite inputs (checked lazily)
+@settings(max_examples=40)
+@given(data=st.data(), method=methods, padded=st.booleans(),
+       time_major=st.booleans(), bad=st.sampled_from([np.nan, np.inf, -np.inf]))
+def test_a_non_finite_entry_anywhere_is_reported_by_name(data, method, padded, time_major,
+                                                         bad):
+    """The inputs are scanned for NaN/inf only when the result is not finite
+    (refpg.returns._check_finite); this checks the claim that makes that sound:
+    a non-finite entry in ANY cell (padding, terminated steps, cells whose weight
+    is 0, gamma = 0) always reaches the result, so it is always reported, by name."""
+    N = data.draw(st.integers(1, 4), label="N")
+    T = data.draw(st.integers(1, 40), label="T")
+    r, v, nv, term, trunc, mask = make_buffer(data.draw(st.integers(0, 99)), N, T,
+                                              padded=padded)
+    gamma = data.draw(st.sampled_from([0.0, 0.9, 1.0]), label="gamma")
+    lam = data.draw(st.sampled_from([0.0, 0.7, 1.0]), label="lam")
+    which = data.draw(st.sampled_from(["rewards", "values", "next_values"]), label="which")
+    i, t = data.draw(st.integers(0, N - 1)), data.draw(st.integers(0, T - 1))
+    arrays = dict(rewards=r, values=v, next_values=nv)
+    arrays[which] = arrays[which].copy()
+    arrays[which][i, t] = bad
+    r, v, nv = arrays["rewards"], arrays["values"], arrays["next_values"]
+    f = dict(terminated=term, truncated=trunc, mask=mask if padded else None)
+    if time_major:
+        r, v, nv = r.T, v.T, nv.T
+        f = {k: None if a is None else a.T for k, a in f.items()}
+    kw = dict(method=method, time_major=time_major, **f)
+    with pytest.raises(ValueError, match=which):
+        gae(r, v, nv, gamma, lam, **kw)
+    if which != "values":
+        with pytest.raises(ValueError, match=which):
+            reward_to_go(r, gamma, next_values=nv, **kw)
+        with pytest.raises(ValueError, match=which):
+            lambda_returns(r, nv, gamma, lam, **kw)
+
+
+def test_finite_inputs_that_overflow_are_returned_as_computed():
+    """A result that overflows from finite inputs is not an input error: it is
+    returned as the plain recursion would give it (inf), not raised."""
+    r = np.full((1, 3), 1e308)
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        G = reward_to_go(r, 1.0)
+    assert np.isinf(G[0, 0]) and G[0, 2] == 1e308
