@@ -29,7 +29,8 @@ from .policy_gradient import (eta, exact_finite_horizon_gradient, exact_policy_g
 from .testing import central_difference, check_gradient, complex_step
 # sampling and returns
 from .batch import Batch
-from .sampling import sample_batch, sample_from_table
+from .sampling import sample_batch, sample_from_table, sample_transitions
+from .transitions import Transitions
 from .collect import collect
 from .returns import gae, lambda_returns, reward_to_go, td_residuals
 # estimators and exact moments

@@ -352,8 +352,12 @@ def test_statistical_mode_against_the_exact_bias_of_each_bug(name, fn, opts, sta
     bias = exact_user_mean(fn, claim, 2 if batch_level else 1,
                            ordered=name == "discount_no_reset") - mu   # the leak is ordered
     rep = verify_estimator_mean(fn, n_batches=K, n_episodes=N, **opts)
-    if rep.test is None:                 # rejected by the range check on a batch
-        assert not rep.passed and "out of range" in rep.problem and stat
+    if rep.test is None:
+        # rejected by the range check on a batch: exact (no false alarm), so a catch is a
+        # catch even for a bug below the test's detectable bias; whether some batch falls
+        # out of range depends on the sampler's draws (discount_no_reset is caught this
+        # way with the streaming sampler's stream for this seed)
+        assert not rep.passed and "out of range" in rep.problem
         return
     det = rep.test.detectable_bias
     if stat:

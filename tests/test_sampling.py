@@ -22,8 +22,9 @@ from scipy.stats import chi2
 
 from refpg import FiniteMDP, TabularSoftmaxPolicy, random_mdp
 from refpg.batch import Batch
-from refpg.sampling import (_CHUNK, alias_table, joint_table, sample_batch,
-                            sample_from_table)
+from refpg.sampling import (_WIDTH, alias_table, joint_table, sample_batch,
+                            sample_from_table, sample_transitions)
+from refpg.transitions import Transitions
 
 ALPHA = 1e-6
 
@@ -269,9 +270,9 @@ def test_first_action_of_probability_zero_is_rejected():
                           first_actions=[0, 1])
 
 
-def test_same_seed_gives_a_bit_identical_batch_and_chunks_do_not_matter():
+def test_same_seed_gives_a_bit_identical_batch_and_slots_do_not_matter():
     mdp, pi = mdp_with_terminals(6, S=3, A=2, n_terminal=1, horizon=3)
-    n = _CHUNK + 17                                          # two chunks
+    n = _WIDTH + 17            # more episodes than slots: the last ones start in recycled slots
     a = sample_from_table(mdp, pi, n, np.random.default_rng(42))
     b = sample_from_table(mdp, pi, n, np.random.default_rng(42))
     c = sample_from_table(mdp, pi, n, np.random.default_rng(43))
@@ -279,7 +280,7 @@ def test_same_seed_gives_a_bit_identical_batch_and_chunks_do_not_matter():
         assert_array_equal(getattr(a, f.name), getattr(b, f.name))
     assert not np.array_equal(a.actions, c.actions)
     # rows of both chunks follow the same law (start-state counts, chi-square)
-    for part in (slice(0, _CHUNK), slice(_CHUNK, n)):
+    for part in (slice(0, _WIDTH), slice(_WIDTH, n)):
         k = np.bincount(a.states[part, 0], minlength=3)
         if (k.sum() * mdp.rho0[mdp.rho0 > 0]).min() >= 20:
             assert chi_square_p(k, mdp.rho0) > ALPHA
@@ -324,3 +325,145 @@ def test_horizon_is_required_when_the_mdp_has_none():
     mdp, pi = mdp_with_terminals(0, horizon=None)
     with pytest.raises(ValueError, match="horizon"):
         sample_from_table(mdp, pi, 2, np.random.default_rng(0))
+
+
+# ------------------------------------------------ the streaming roll and the packed output
+def exact_length_law(mdp, pi, H, p0):
+    """P(episode length = l), l = 0..H, by a forward recursion over the transition matrix
+    (written here): an episode of length l < H enters a terminal state at step l - 1."""
+    S = mdp.n_states
+    P_pi = np.einsum("sa,sat->st", pi, mdp.P)              # P(s_{t+1} | s_t) under pi
+    law = np.zeros(H + 1)
+    law[0] = p0[mdp.terminal].sum()
+    p = np.where(mdp.terminal, 0.0, p0)                    # running, not yet terminal
+    for t in range(H):
+        nxt = p @ P_pi
+        law[t + 1] = nxt[mdp.terminal].sum()
+        p = np.where(mdp.terminal, 0.0, nxt)
+    law[H] += p.sum()                                      # truncated at the horizon
+    assert S == p0.size
+    return law
+
+
+@pytest.fixture(params=[3, None], ids=["3-slots", "default-width"])
+def width(request, monkeypatch):
+    """Run with a tiny working set (most episodes start in recycled slots) and the default."""
+    if request.param is not None:
+        monkeypatch.setattr("refpg.sampling._WIDTH", request.param)
+    return request.param
+
+
+def test_streaming_episode_length_law_is_exact(width):
+    mdp, pi = mdp_with_terminals(11, S=5, A=2, n_terminal=1, sparsity=0.5, horizon=6)
+    n = 30_000
+    tr = sample_transitions(mdp, pi, n, np.random.default_rng(21))
+    law = exact_length_law(mdp, pi, 6, mdp.rho0)
+    assert chi_square_p(np.bincount(tr.lengths, minlength=7), law) > ALPHA
+
+
+def test_streaming_per_time_step_joint_law_is_exact(width):
+    """As test_per_time_step_joint_law_matches_a_forward_recursion, for sample_transitions
+    (viewed padded) with recycled slots: at fixed t the categories are i.i.d. over episodes."""
+    mdp, pi = mdp_with_terminals(8, S=5, A=2, n_terminal=1, sparsity=0.5, horizon=4)
+    S, A, H = mdp.n_states, mdp.n_actions, 4
+    n = 60_000
+    b = sample_transitions(mdp, pi, n, np.random.default_rng(16)).to_batch(max_steps=H)
+    p = mdp.rho0.copy()
+    for t in range(H):
+        p_run = np.where(mdp.terminal, 0.0, p)
+        law = p_run[:, None, None] * pi[:, :, None] * mdp.P
+        probs = np.append(law.ravel(), 1.0 - law.sum())
+        code = np.where(b.mask[:, t],
+                        (b.states[:, t] * A + b.actions[:, t]) * S + b.next_states[:, t],
+                        S * A * S)
+        assert chi_square_p(np.bincount(code, minlength=S * A * S + 1), probs) > ALPHA / H
+        p = law.sum(axis=(0, 1))
+
+
+def test_streaming_joint_counts_given_visits(width):
+    """(s, a, s') counts per visited state s against pi(a|s) P(s'|s, a), pooled over all
+    steps of all episodes. Given the visit counts the cells are only asymptotically
+    multinomial (derivations/sampling.md#why-the-chi-square-tests-are-exact), so this is
+    the benchmark's summary check, kept at the same level 1e-6 as the others."""
+    mdp, pi = mdp_with_terminals(12, S=6, A=3, n_terminal=1, sparsity=0.4, horizon=8)
+    S, A = mdp.n_states, mdp.n_actions
+    tr = sample_transitions(mdp, pi, 20_000, np.random.default_rng(9))
+    code = (tr.states * A + tr.actions) * S + tr.next_states
+    counts = np.bincount(code, minlength=S * A * S).reshape(S, A * S)
+    for s in np.flatnonzero(counts.sum(axis=1) > 0):
+        exact = (pi[s][:, None] * mdp.P[s]).ravel()
+        assert chi_square_p(counts[s], exact) > ALPHA / S
+
+
+def test_streaming_first_actions_law(width):
+    """Vine rollouts through the streaming roll: s_1 ~ P(. | s0, a0), then the length of
+    the rest of the episode has the law of an episode of horizon H - 1 from s_1."""
+    mdp, pi = mdp_with_terminals(5, S=4, A=3, n_terminal=1, sparsity=0.2, horizon=5)
+    n, s0, a0 = 40_000, 1, 2
+    tr = sample_transitions(mdp, pi, n, np.random.default_rng(13),
+                            start_states=np.full(n, s0), first_actions=np.full(n, a0))
+    Transitions(**{f.name: getattr(tr, f.name) for f in fields(tr)})
+    first = tr.offsets[:-1]
+    assert_array_equal(tr.states[first], s0)
+    assert_array_equal(tr.actions[first], a0)
+    assert chi_square_p(np.bincount(tr.next_states[first], minlength=4), mdp.P[s0, a0]) > ALPHA
+    law = exact_length_law(mdp, pi, 4, mdp.P[s0, a0])      # steps after the forced one
+    assert chi_square_p(np.bincount(tr.lengths - 1, minlength=5), law) > ALPHA
+
+
+def test_packed_output_is_valid_and_consistent(width):
+    mdp, pi = mdp_with_terminals(4, S=5, A=3, n_terminal=2, sparsity=0.5, horizon=5)
+    starts = np.random.default_rng(1).integers(0, 5, 500)   # some start in terminal states
+    tr = sample_transitions(mdp, pi, 500, np.random.default_rng(2), start_states=starts)
+    Transitions(**{f.name: getattr(tr, f.name) for f in fields(tr)})   # public validation
+    assert_array_equal(tr.lengths == 0, mdp.terminal[starts])           # empty episodes
+    assert_array_equal(tr.states[tr.offsets[:-1][tr.lengths > 0]], starts[tr.lengths > 0])
+    assert_array_equal(tr.rewards, mdp.r[tr.states, tr.actions])
+    assert_array_equal(tr.log_probs, np.log(pi[tr.states, tr.actions]))
+    assert np.all(mdp.P[tr.states, tr.actions, tr.next_states] > 0)
+    assert_array_equal(tr.terminated, mdp.terminal[tr.next_states])
+    inner = np.ones(tr.n_transitions, bool)                # the chain within episodes
+    inner[tr.offsets[:-1][tr.lengths > 0]] = False
+    inner = inner[1:]
+    assert_array_equal(tr.states[1:][inner], tr.next_states[:-1][inner])
+    assert np.all(tr.truncated == (tr.step == 4) & ~tr.terminated)
+
+
+def test_sample_from_table_is_the_same_draw_padded(width):
+    mdp, pi = mdp_with_terminals(6, S=4, A=2, n_terminal=1, horizon=7)
+    for kw in (dict(), dict(start_states=np.arange(40) % 4, first_actions=np.arange(40) % 2)):
+        pi_ = pi if not kw else np.full((4, 2), 0.5)
+        tr = sample_transitions(mdp, pi_, 40, np.random.default_rng(3), **kw)
+        b = sample_from_table(mdp, pi_, 40, np.random.default_rng(3), **kw)
+        assert b.max_steps == 7
+        again = tr.to_batch(max_steps=7)
+        for f in fields(b):
+            assert_array_equal(getattr(b, f.name), getattr(again, f.name), err_msg=f.name)
+        back = Transitions.from_batch(b)
+        for f in fields(tr):
+            assert_array_equal(getattr(back, f.name), getattr(tr, f.name), err_msg=f.name)
+
+
+def test_sample_transitions_is_reproducible_for_a_seed():
+    mdp, pi = mdp_with_terminals(6, S=3, A=2, n_terminal=1, horizon=3)
+    a = sample_transitions(mdp, pi, 5000, np.random.default_rng(42))
+    b = sample_transitions(mdp, pi, 5000, np.random.default_rng(42))
+    c = sample_transitions(mdp, pi, 5000, np.random.default_rng(43))
+    for f in fields(a):
+        assert_array_equal(getattr(a, f.name), getattr(b, f.name))
+    assert not np.array_equal(a.actions[:100], c.actions[:100])
+
+
+def test_horizon_one_and_all_terminal_starts():
+    mdp, pi = mdp_with_terminals(3, S=4, A=3, n_terminal=1, horizon=1)
+    starts = np.arange(40) % 4
+    tr = sample_transitions(mdp, pi, 40, np.random.default_rng(0), start_states=starts)
+    assert_array_equal(tr.lengths, ~mdp.terminal[starts])
+    assert_array_equal(tr.truncated, ~tr.terminated)       # every step is the last one
+    term = int(np.flatnonzero(mdp.terminal)[0])
+    empty = sample_transitions(mdp, pi, 5, np.random.default_rng(0), horizon=4,
+                               start_states=np.full(5, term))
+    assert empty.n_transitions == 0
+    assert_array_equal(empty.offsets, np.zeros(6))
+    assert not sample_from_table(mdp, pi, 5, np.random.default_rng(0), horizon=4,
+                                 start_states=np.full(5, term)).mask.any()
