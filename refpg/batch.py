@@ -22,21 +22,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .validation import as_float_array
+from .validation import as_bool_array, as_float_array, as_index_or_vector
 
 __all__ = ["Batch"]
-
-
-def _as_bool(name, x, shape):
-    arr = np.asarray(x)
-    if arr.dtype != bool:
-        if arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1)):
-            arr = arr.astype(bool)
-        else:
-            raise ValueError(f"{name} must be boolean (N, T); got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have shape (N, T) = {shape}; got {arr.shape}")
-    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,12 +55,13 @@ class Batch:
         log_probs = as_float_array("log_probs", self.log_probs, shape=shape, finite=False)
         if np.any(np.isnan(log_probs)) or np.any(log_probs == np.inf):
             raise ValueError("log_probs must not contain NaN or +inf")
-        mask = _as_bool("mask", self.mask, shape)
-        terminated = _as_bool("terminated", self.terminated, shape)
-        truncated = _as_bool("truncated", self.truncated, shape)
-        states = self._index_or_vector("states", self.states, shape, self.n_states)
-        next_states = self._index_or_vector("next_states", self.next_states, shape, self.n_states)
-        actions = self._index_or_vector("actions", self.actions, shape, self.n_actions)
+        mask = as_bool_array("mask", self.mask, shape, "(N, T)")
+        terminated = as_bool_array("terminated", self.terminated, shape, "(N, T)")
+        truncated = as_bool_array("truncated", self.truncated, shape, "(N, T)")
+        states = as_index_or_vector("states", self.states, shape, self.n_states, "(N, T)")
+        next_states = as_index_or_vector("next_states", self.next_states, shape, self.n_states,
+                                         "(N, T)")
+        actions = as_index_or_vector("actions", self.actions, shape, self.n_actions, "(N, T)")
         if states.shape != next_states.shape:
             raise ValueError(f"states {states.shape} and next_states {next_states.shape} "
                              f"must have the same shape")
@@ -127,20 +116,6 @@ class Batch:
                 value.flags.writeable = False
             object.__setattr__(self, f.name, value)
         return self
-
-    @staticmethod
-    def _index_or_vector(name, x, shape, upper):
-        arr = np.asarray(x)
-        if arr.shape[:2] != shape or arr.ndim not in (2, 3):
-            raise ValueError(f"{name} must have shape (N, T) = {shape} or (N, T, k); "
-                             f"got {arr.shape}")
-        if arr.ndim == 2 and arr.dtype.kind in "iub":
-            arr = arr.astype(np.int64)
-            if upper is not None and arr.size and (arr.min() < 0 or arr.max() >= upper):
-                bad = arr[(arr < 0) | (arr >= upper)].ravel()[0]
-                raise ValueError(f"{name} must lie in [0, {upper}); found {int(bad)}")
-            return arr
-        return as_float_array(name, arr)
 
     @property
     def n_episodes(self) -> int:

@@ -32,7 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .validation import as_float_array, check_gamma
+from .validation import as_bool_array, as_float_array, check_gamma
 
 __all__ = ["episode_returns", "reward_to_go", "td_residuals", "lambda_returns", "gae",
            "GAE", "linear_recurrence"]
@@ -68,17 +68,7 @@ def _bool(name, x, shape, default, like=None):
         if like is not None:
             return np.full_like(like, default, dtype=bool)   # same memory layout
         return np.full(shape, default, dtype=bool)
-    arr = np.asarray(x)
-    if arr.dtype != bool:
-        if arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1)):
-            arr = arr.astype(bool)
-        else:
-            raise ValueError(f"{name} must be a boolean (N, T) array (or 0/1 integers); "
-                             f"got dtype {arr.dtype}")
-    if arr.shape != shape:
-        raise ValueError(f"{name} must have the shape of rewards (N, T) = {shape}; "
-                         f"got {arr.shape}")
-    return arr
+    return as_bool_array(name, x, shape, "(N, T)")
 
 
 def _flags(shape, terminated, truncated, mask, like=None):

@@ -25,34 +25,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .batch import Batch
-from .validation import as_float_array
+from .validation import as_bool_array, as_float_array, as_index_or_vector
 
 __all__ = ["Transitions"]
-
-
-def _as_flags(name, x, M):
-    arr = np.asarray(x)
-    if arr.dtype != bool:
-        if arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1)):
-            arr = arr.astype(bool)
-        else:
-            raise ValueError(f"{name} must be boolean (M,); got dtype {arr.dtype}")
-    if arr.shape != (M,):
-        raise ValueError(f"{name} must have shape (M,) = ({M},); got {arr.shape}")
-    return arr
-
-
-def _index_or_vector(name, x, M, upper):
-    arr = np.asarray(x)
-    if arr.ndim not in (1, 2) or arr.shape[0] != M:
-        raise ValueError(f"{name} must have shape (M,) = ({M},) or (M, k); got {arr.shape}")
-    if arr.ndim == 1 and (arr.dtype.kind in "iub" or arr.size == 0):
-        arr = arr.astype(np.int64)
-        if upper is not None and arr.size and (arr.min() < 0 or arr.max() >= upper):
-            bad = arr[(arr < 0) | (arr >= upper)][0]
-            raise ValueError(f"{name} must lie in [0, {upper}); found {int(bad)}")
-        return arr
-    return as_float_array(name, arr)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,11 +72,12 @@ class Transitions:
         if offsets[0] != 0 or offsets[-1] != M or np.any(np.diff(offsets) < 0):
             raise ValueError(f"offsets must start at 0, be non-decreasing and end at M = {M}; "
                              f"got {offsets[:3].tolist()}...{offsets[-1:].tolist()}")
-        terminated = _as_flags("terminated", self.terminated, M)
-        truncated = _as_flags("truncated", self.truncated, M)
-        states = _index_or_vector("states", self.states, M, self.n_states)
-        next_states = _index_or_vector("next_states", self.next_states, M, self.n_states)
-        actions = _index_or_vector("actions", self.actions, M, self.n_actions)
+        terminated = as_bool_array("terminated", self.terminated, (M,), "(M,)")
+        truncated = as_bool_array("truncated", self.truncated, (M,), "(M,)")
+        states = as_index_or_vector("states", self.states, (M,), self.n_states, "(M,)")
+        next_states = as_index_or_vector("next_states", self.next_states, (M,), self.n_states,
+                                         "(M,)")
+        actions = as_index_or_vector("actions", self.actions, (M,), self.n_actions, "(M,)")
         if states.shape != next_states.shape:
             raise ValueError(f"states {states.shape} and next_states {next_states.shape} "
                              f"must have the same shape")

@@ -76,6 +76,39 @@ def as_index_array(name, x, *, upper, shape=None):
     return arr
 
 
+def as_bool_array(name, x, shape, shape_text):
+    """Boolean array of shape ``shape`` (0/1 integers accepted); ``shape_text`` names
+    the shape in the error, e.g. ``"(N, T)"``."""
+    arr = np.asarray(x)
+    if arr.dtype != bool:
+        if arr.dtype.kind in "iu" and np.all((arr == 0) | (arr == 1)):
+            arr = arr.astype(bool)
+        else:
+            raise ValueError(f"{name} must be boolean {shape_text} (or 0/1 integers); "
+                             f"got dtype {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {shape_text} = {tuple(shape)}; "
+                         f"got {arr.shape}")
+    return arr
+
+
+def as_index_or_vector(name, x, lead, upper, lead_text):
+    """States or actions of a sample: integer indices of shape ``lead`` in ``[0, upper)``
+    (``upper`` None: unchecked) or float vectors of shape ``lead + (k,)``."""
+    arr = np.asarray(x)
+    nd = len(lead)
+    if arr.shape[:nd] != tuple(lead) or arr.ndim not in (nd, nd + 1):
+        raise ValueError(f"{name} must have shape {lead_text} = {tuple(lead)} or "
+                         f"{lead_text.rstrip(',)')}, k); got {arr.shape}")
+    if arr.ndim == nd and (arr.dtype.kind in "iub" or arr.size == 0):
+        arr = arr.astype(np.int64)
+        if upper is not None and arr.size and (arr.min() < 0 or arr.max() >= upper):
+            bad = arr[(arr < 0) | (arr >= upper)].ravel()[0]
+            raise ValueError(f"{name} must lie in [0, {upper}); found {int(bad)}")
+        return arr
+    return as_float_array(name, arr)
+
+
 def check_probabilities(name, p, *, axis=-1, tol=PROB_SUM_TOL):
     """Check non-negative entries summing to one along ``axis``.
 
