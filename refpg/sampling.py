@@ -16,172 +16,40 @@ drawn in one go from the per-state joint table ``pi(a|s) P(s'|s, a)`` (S2),
 each row of which is turned once into a Walker/Vose alias table (S3). One
 uniform ``u`` per transition gives both the column ``k = floor(K u)`` and the
 coin ``K u - k`` (S4). A fixed working set of ``_WIDTH`` slots runs the
-episodes like a vectorised environment (S5): a slot whose episode ends starts
-the next one. The loop records one integer per step (the *transition id*) and
-every field is read from per-id tables afterwards, episode-major.
+episodes like a vectorised environment (S5), each slot a fixed quota of
+consecutive episodes back to back. The loop records one integer per step (the
+*transition id*); each slot's record is its episodes in order, so the packed
+ids are the records one after the other, and every field is read from per-id
+tables afterwards.
 derivations/sampling.md#sampling-episodes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from .alias import AliasTable, _packed_rows, _sweep, alias_table
 from .batch import Batch
 from .evaluation import check_policy_table
 from .policies.base import SoftmaxPolicy
 from .transitions import Transitions
-from .validation import (as_float_array, as_index_array, check_positive_int,
-                         check_probabilities, check_rng)
+from .validation import as_index_array, check_positive_int, check_rng
 
 __all__ = ["AliasTable", "alias_table", "joint_table", "sample_batch", "sample_from_table",
            "sample_transitions"]
 
-#: The streaming roll keeps this many episodes running at once (a slot that
-#: finishes an episode starts the next one). It fixes the order in which
+#: The streaming roll keeps this many episodes running at once (each slot runs
+#: a fixed quota of episodes back to back). It fixes the order in which
 #: ``rng`` is consumed, hence the sample for a seed: do not change it casually.
 #: Chosen by measurement (derivations/sampling.md#the-streaming-roll).
 _WIDTH = 4096
-#: The id buffer of the streaming roll is first allocated for at most this many
-#: cells (then doubled as needed); it does not affect the sample.
-_BUFFER = 1 << 24
-#: The id buffer is written in blocks of ``2**_BLOCK_BITS`` steps, slot-major
-#: inside a block (a cache-resident strided write), then laid out per slot so
-#: that gathering an episode reads contiguous memory (a time-major buffer makes
-#: that gather stride through memory: several times slower on Taxi).
-_BLOCK_BITS = 5
-
-
-@dataclass(frozen=True, eq=False)
-class AliasTable:
-    """Walker/Vose alias tables for ``R`` discrete distributions over ``M`` outcomes.
-
-    Row ``i`` has ``K`` equiprobable columns; column ``k`` returns outcome
-    ``support[i, k]`` with probability ``threshold[i, k]`` and outcome
-    ``support[i, alias[i, k]]`` otherwise, so that (S3)
-
-        p_i(x) = (1/K) sum_k [ threshold[i,k] 1{support[i,k] = x}
-                              + (1 - threshold[i,k]) 1{support[i,alias[i,k]] = x} ].
-
-    Fields: ``support: (R, K)`` int64 outcome indices in ``range(M)`` (the
-    outcomes of positive probability first, padded with zero-probability
-    columns), ``threshold: (R, K)`` float64 in ``[0, 1]``, ``alias: (R, K)``
-    int64 column indices in ``range(K)``, ``n_outcomes = M``.
-    derivations/sampling.md#walker-alias-tables
-    """
-
-    support: np.ndarray
-    threshold: np.ndarray
-    alias: np.ndarray
-    n_outcomes: int
-
-    @property
-    def n_columns(self) -> int:
-        """``K``, the columns per row (the largest support size)."""
-        return self.support.shape[1]
-
-    def distribution(self):
-        """The law (S3) the table samples from, by enumerating its columns: ``(R, M)``.
-
-        derivations/sampling.md#walker-alias-tables
-        """
-        R, K = self.support.shape
-        out = np.zeros((R, self.n_outcomes))
-        rows = np.broadcast_to(np.arange(R)[:, None], (R, K))
-        np.add.at(out, (rows, self.support), self.threshold / K)
-        np.add.at(out, (rows, np.take_along_axis(self.support, self.alias, axis=1)),
-                  (1.0 - self.threshold) / K)
-        return out
-
-    def sample(self, rows, rng):
-        """One outcome per entry of ``rows: (n,)`` (row indices), one uniform each: ``(n,)``.
-
-        (S4): ``x = K u``, ``k = floor(x)``, outcome ``support[k]`` if
-        ``x - k < threshold[k]`` else ``support[alias[k]]``.
-        derivations/sampling.md#one-uniform-per-transition
-        """
-        check_rng(rng)
-        rows = as_index_array("rows", rows, upper=self.support.shape[0])
-        K = self.n_columns
-        x = rng.random(rows.shape) * K
-        k = x.astype(np.int64)
-        keep = (x - k) < self.threshold[rows, k]
-        col = np.where(keep, k, self.alias[rows, k])
-        return self.support[rows, col]
-
-
-def alias_table(probs):
-    """Alias tables (S3) of the rows of ``probs: (R, M)`` by Vose's sweep, vectorised over rows.
-
-    Each row is normalised to weights ``w = K p / sum(p)`` over its ``K``
-    columns (``K`` = the largest number of positive entries in a row). Columns
-    with ``w < 1`` ("light") take their own weight as threshold and a "heavy"
-    column (``w >= 1``) as alias; the heavy donates ``1 - w`` and, once its
-    remaining weight drops below 1, is itself completed by the next heavy.
-    Every column is settled exactly once, so the loop runs at most ``K`` times.
-    Reconstruction error (checked in tests by enumeration): ``<= K * 2^-52``.
-    Returns an ``AliasTable``. derivations/sampling.md#walker-alias-tables
-    """
-    p = as_float_array("probs", probs, ndim=2)
-    if p.shape[0] == 0 or p.shape[1] == 0:
-        raise ValueError(f"probs must have at least one row and one column; got {p.shape}")
-    check_probabilities("probs rows", p, axis=1)
-    R, M = p.shape
-    positive = p > 0
-    counts = positive.sum(axis=1)
-    K = int(counts.max())
-    # the positive outcomes of each row in increasing order, then zero-probability padding
-    r_pos, c_pos = np.nonzero(positive)          # row-major: sorted by row, then column
-    rank = np.arange(r_pos.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    support = np.zeros((R, K), np.int64)
-    support[r_pos, rank] = c_pos
-    w = np.zeros((R, K))
-    w[r_pos, rank] = p[r_pos, c_pos]
-    pad = np.arange(K)[None, :] >= counts[:, None]
-    short = np.flatnonzero(counts < K)
-    if short.size:                               # pad with the first zero-probability outcomes
-        zero_cols = np.argsort(positive[short], axis=1, kind="stable")[:, :K]
-        support[pad] = zero_cols[np.arange(K)[None, :] < (K - counts[short])[:, None]]
-    w = w * (K / w.sum(axis=1, keepdims=True))
-    threshold = np.ones((R, K))
-    alias = np.broadcast_to(np.arange(K, dtype=np.int64), (R, K)).copy()
-    light = w < 1.0
-    light[np.arange(R), np.argmax(w, axis=1)] = False  # at least one heavy per row
-    order = np.argsort(~light, axis=1, kind="stable")  # lights first, then heavies
-    n_light = light.sum(axis=1)
-    rows = np.arange(R)
-    i = np.zeros(R, np.int64)            # next light, position in `order`
-    j = n_light.copy()                   # current heavy, position in `order`
-    h = order[rows, j]                   # current heavy column
-    rem = w[rows, h].copy()              # its remaining weight
-    active = np.ones(R, bool)
-    for _ in range(K + 1):
-        if not active.any():
-            break
-        fill = active & (rem >= 1.0) & (i < n_light)
-        turn = active & ~fill & (rem < 1.0) & (j + 1 < K)
-        r = rows[fill]
-        if r.size:
-            light_col = order[r, i[fill]]
-            threshold[r, light_col] = w[r, light_col]
-            alias[r, light_col] = h[fill]
-            rem[fill] -= 1.0 - w[r, light_col]
-            i[fill] += 1
-        r = rows[turn]
-        if r.size:
-            nxt = order[r, j[turn] + 1]
-            threshold[r, h[turn]] = rem[turn]
-            alias[r, h[turn]] = nxt
-            rem[turn] = w[r, nxt] - (1.0 - rem[turn])
-            h[turn] = nxt
-            j[turn] += 1
-        # rows that can neither fill nor turn are finished: the remaining columns
-        # have weight 1 up to rounding and keep threshold 1 (their own outcome).
-        active &= fill | turn
-    np.clip(threshold, 0.0, 1.0, out=threshold)
-    for arr in (support, threshold, alias):
-        arr.flags.writeable = False
-    return AliasTable(support=support, threshold=threshold, alias=alias, n_outcomes=M)
+#: The ids are written in blocks of ``2**_BLOCK_BITS`` steps, time-major (each
+#: step writes one contiguous row), each block transposed to slot-major once
+#: full, and the blocks laid side by side per slot, so that the packed output
+#: is one sequential gather (a time-major buffer makes it stride through
+#: memory: several times slower on Taxi).
+_BLOCK_BITS = 6
+#: Transition ids are recorded as int16 while there are at most this many (else int32).
+_INT16_IDS = 1 << 15
 
 
 def joint_table(mdp, pi):
@@ -211,7 +79,14 @@ def _transition_tables(mdp, pi, with_conditional):
     the padding outcome, whose canonical id is ``dead_id = 2 dead``.
     """
     S, A = mdp.n_states, mdp.n_actions
-    joint = alias_table(joint_table(mdp, pi))
+    # alias_table(joint_table(mdp, pi)) from the nonzeros of P, without the dense (S, A S)
+    # table (1.5 M entries for Taxi); padding columns have threshold 0 and are never drawn
+    P = mdp.P.reshape(-1)
+    nz = np.flatnonzero(P > 0)                   # (s A + a) S + s2, increasing
+    s, code = np.divmod(nz, A * S)               # code = a S + s2
+    prob = pi.reshape(-1)[nz // S] * P[nz]
+    pos = prob > 0
+    joint = _sweep(*_packed_rows(s[pos], code[pos], prob[pos], S), A * S)
     K = joint.n_columns
     dead = S * K
     parts = [dict(s=np.repeat(np.arange(S, dtype=np.int64), K),
@@ -222,7 +97,8 @@ def _transition_tables(mdp, pi, with_conditional):
                   thr=np.full(K, -1.0), alt=np.full(K, dead, np.int64))]
     tb = dict(columns=K, dead=dead, dead_id=2 * dead)
     if with_conditional:
-        cond = alias_table(mdp.P.reshape(S * A, S))
+        sa, s2 = np.divmod(nz, S)
+        cond = _sweep(*_packed_rows(sa, s2, P[nz], S * A), S)        # P(. | s, a)
         K2 = cond.n_columns
         offset = (S + 1) * K
         sa = np.repeat(np.arange(S * A, dtype=np.int64), K2)
@@ -259,16 +135,19 @@ def _transition_tables(mdp, pi, with_conditional):
 def _stream(tb, row0, H, rng, width=None):
     """Roll ``n`` episodes from the slot rows ``row0: (n,)`` (none dead), at most ``H`` steps each.
 
-    (S5) A fixed working set of ``W = min(width, n)`` slots: every step draws
-    one transition per running slot (S4); a slot whose episode ends (terminal
-    state reached, or its ``H``-th step) takes the next episode not yet
-    started, in index order. Once none is left the working set decays and is
-    compacted when half of it is finished. Returns ``(ids, base, length)``:
-    ``ids: (n_blocks, W, B)`` int64 transition ids (``B = 2^_BLOCK_BITS``
-    steps per block, slot-major inside a block, so that an episode's ids are
-    contiguous within a block; cells outside the episodes are garbage),
-    ``start, slot, length: (n,)``: episode ``e``'s id at step ``t`` is
-    ``ids[(start[e] + t) // B, slot[e], (start[e] + t) % B]``.
+    (S5) ``W = min(width, n)`` slots, each with a fixed quota of consecutive
+    episodes: slot ``j`` runs episodes ``first[j] .. first[j+1] - 1`` back to
+    back (the first ``n mod W`` slots one more than ``n // W``), every step
+    drawing one transition per running slot (S4). An episode ends when it
+    enters a terminal state or at its ``H``-th step, and its slot starts the
+    next episode of its quota at the next step. A slot whose quota is done
+    stops; the working set is compacted whenever half of it has stopped.
+    The ids are recorded in time-major blocks of ``B = 2^_BLOCK_BITS`` steps,
+    each copied transposed into the per-slot record ``lanes: (W, steps)`` at
+    the end, so slot ``j``'s lane is its episodes back to back; episodes being
+    numbered slot by slot, the packed episode-major ids are the lanes' valid
+    prefixes one after the other. Returns ``(ids, lengths)``: ``ids: (M,)``
+    int64 transition ids, episode-major, and ``lengths: (n,)``.
     derivations/sampling.md#the-streaming-roll
     """
     width = _WIDTH if width is None else width
@@ -276,142 +155,89 @@ def _stream(tb, row0, H, rng, width=None):
     thr, next_row = tb["thr"], tb["next_row"]
     n = row0.size
     W = min(width, n)
-    # steps <= (transitions in the full phase) / W + H <= n H / W + H; the buffer is
-    # allocated for that bound (untouched pages cost nothing) up to _BUFFER cells, then grown
     B = 1 << _BLOCK_BITS
-    bound = (n * H // W + H + 1) // B + 1       # in blocks
-    buf = np.empty((min(bound, max(2, _BUFFER // (W * B))), W, B), np.int64)
-    start = np.zeros(n, np.int64)                # step of an episode's first transition
-    slot = np.empty(n, np.int64)                 # its column in the buffer
-    end = np.empty(n, np.int64)                  # one past the step of its last transition
-    slot[:W] = np.arange(W)
-    row = row0[:W].copy()
-    slot_ep = np.arange(W, dtype=np.int64)       # the episode each slot is running
-    started = [(slot[:W].copy(), slot_ep.copy())]   # started[s]: (slots, episodes) begun at s
-    nxt = W
+    quota = np.full(W, n // W, np.int64)
+    quota[:n % W] += 1
+    stop = np.cumsum(quota)                      # one past each slot's last episode
+    first = stop - quota
+    last = stop - 1
+    ep = first.copy()                            # the episode each slot is running
+    row = row0[ep]
+    deadline = np.full(W, H - 1, np.int64)       # the step of the running episode's last draw
+    cols = np.arange(W)                          # the slots still running, by compaction
+    ends = np.empty(n, np.int64)
+    # the ids in the smallest integer type that holds them (the transposition and the
+    # packing below move a quarter of the bytes of int64), B steps per block, time-major
+    cell = np.int16 if next_row.size <= _INT16_IDS else np.int32
+    blocks = []
+    blk = np.empty((B, W), cell)
     x = np.empty(W)
     k = np.empty(W, np.int64)
     ids = np.empty(W, np.int64)
     th = np.empty(W)
-    ts = np.empty(W, np.int64)
-    keep = np.empty(W, bool)
     ended = np.empty(W, bool)
+    n_run = W
     t = 0
-
-    def grow(buf):
-        new = np.empty((min(bound, 2 * buf.shape[0]), W, B), np.int64)
-        new[:buf.shape[0]] = buf
-        return new
-
-    # ---- full working set: episodes left to start.  Takes use mode="clip" (no
-    # bounds-check buffering): every index is in range by construction.
+    # Takes use mode="clip" (no bounds-check buffering): indices are in range by construction.
     while True:
-        if t >> _BLOCK_BITS == buf.shape[0]:
-            buf = grow(buf)
-        rng.random(out=x)                        # (S4): x = K u, column floor(x), coin
-        np.multiply(x, K, out=x)
-        np.copyto(k, x, casting="unsafe")        # floor: x >= 0
-        np.add(row, k, out=ids)                  # the slot
-        thr.take(ids, out=th, mode="clip")
-        np.less(x, th, out=keep)                 # own outcome (1) or alias (0)
-        np.add(ids, ids, out=ts)
-        np.add(ts, keep, out=ts)                 # transition id 2 slot + coin
-        buf[t >> _BLOCK_BITS, :, t & (B - 1)] = ts
-        next_row.take(ts, out=row, mode="clip")
-        np.equal(row, dead, out=ended)
-        if t >= H - 1:                           # time limit of the episodes begun at t-H+1
-            b = started[t - H + 1]
-            if b is not None:
-                s_b, e_b = b
-                ended[s_b[slot_ep[s_b] == e_b]] = True
-        t += 1
-        done = ended.nonzero()[0]
-        if done.size == 0:
-            started.append(None)
-            continue
-        end[slot_ep[done]] = t
-        m = min(done.size, n - nxt)
-        if m:
-            s_new = done[:m]
-            e_new = np.arange(nxt, nxt + m, dtype=np.int64)
-            row[s_new] = row0[nxt:nxt + m]
-            slot_ep[s_new] = e_new
-            start[nxt:nxt + m] = t
-            slot[nxt:nxt + m] = s_new
-            started.append((s_new, e_new))
-            nxt += m
-        else:
-            started.append(None)
-        if m < done.size:                        # no episode left: the tail
-            row[done[m:]] = dead
-            break
-    # ---- the tail: a decaying working set, compacted when half of it is finished
-    cols = np.arange(W)
-    deadline = start[slot_ep] + H - 1            # the step of each running episode's last draw
-    deadline[row == dead] = -1                   # finished (draws padding from now on)
-    while True:
-        live = deadline >= 0
-        n_live = int(np.count_nonzero(live))
-        if n_live == 0:
-            break
-        if 2 * n_live <= cols.size:
-            cols, row, deadline = cols[live], row[live], deadline[live]
-        if t >> _BLOCK_BITS == buf.shape[0]:
-            buf = grow(buf)
         w = cols.size
-        xs, ks, ids_, th_, kp, fin = x[:w], k[:w], ids[:w], th[:w], keep[:w], ended[:w]
-        rng.random(out=xs)
+        xs, ks, ids_, th_, fin = x[:w], k[:w], ids[:w], th[:w], ended[:w]
+        rng.random(out=xs)                       # (S4): x = K u, column floor(x), coin
         np.multiply(xs, K, out=xs)
-        np.copyto(ks, xs, casting="unsafe")
-        np.add(row, ks, out=ids_)
+        np.copyto(ks, xs, casting="unsafe")      # floor: x >= 0
+        np.add(row, ks, out=ids_)                # the slot
         thr.take(ids_, out=th_, mode="clip")
-        np.less(xs, th_, out=kp)
-        ts = ids_ + ids_
-        np.add(ts, kp, out=ts)
+        np.less(xs, th_, out=fin)                # own outcome (1) or alias (0)
+        np.add(ids_, ids_, out=ids_)
+        np.add(ids_, fin, out=ids_)              # transition id 2 slot + coin
+        c = t & (B - 1)
         if w == W:
-            buf[t >> _BLOCK_BITS, :, t & (B - 1)] = ts
+            blk[c] = ids_
         else:
-            buf[t >> _BLOCK_BITS, cols, t & (B - 1)] = ts
-        next_row.take(ts, out=row, mode="clip")
-        np.equal(row, dead, out=fin)
-        fin |= deadline == t
-        fin &= deadline >= 0
+            blk[c, cols] = ids_
+        next_row.take(ids_, out=row, mode="clip")
+        np.equal(row, dead, out=fin)             # entered a terminal state
+        fin |= deadline == t                     # or its H-th step
+        if n_run < w:
+            fin &= deadline >= 0                 # stopped slots (deadline -1) draw padding
         t += 1
-        newly = fin.nonzero()[0]
-        if newly.size:
-            end[slot_ep[cols[newly]]] = t
-            deadline[newly] = -1
-            row[newly] = dead
-    return buf[:(t - 1 >> _BLOCK_BITS) + 1], start, slot, end - start
-
-
-def _gather_ids(buf, N, M, offsets, rolled, start, slot, first):
-    """The transition ids episode-major ``(M,)``: output row ``offsets[e] + t`` is step ``t``.
-
-    The blocks of ``_stream`` are first laid out per slot (``lanes: (W, steps)``,
-    a copy of contiguous runs of ``B`` ids), so that each episode's streamed
-    steps are contiguous: ``lanes[slot[e], start[e] + t]``. Then one gather:
-    ``idx = repeat(val_e - row_e, lengths) + arange(M)``. A forced first step
-    (``first = (ids, has)``) is row ``offsets[e]``, placed afterwards.
-    """
-    lengths = np.diff(offsets)
-    if buf is not None:
-        n_blocks, W, B = buf.shape
-        lanes = np.ascontiguousarray(buf.transpose(1, 0, 2)).reshape(W, n_blocks * B)
-        src = lanes.reshape(-1)
-        val = np.zeros(N, np.int64)              # source index of row offsets[e] (+ 1)
-        val[rolled] = slot * (n_blocks * B) + start
-    else:
-        src = np.empty(0, np.int64)
-        val = np.zeros(N, np.int64)
-    a0 = 0 if first is None else 1
-    idx = np.repeat(val - offsets[:-1] - a0, lengths)
-    idx += np.arange(M, dtype=np.int64)
-    if first is not None:
-        ids0, has = first
-        idx[offsets[:-1][has]] = src.size + np.flatnonzero(has)
-        src = np.concatenate([src, ids0])
-    return src.take(idx, mode="clip")           # clip: in range by construction, no buffering
+        if c == B - 1:                           # the block is full
+            blocks.append(blk)
+            blk = np.empty((B, W), cell)
+        done = fin.nonzero()[0]
+        if done.size == 0:
+            continue
+        e = ep[done]
+        ends[e] = t
+        e += 1
+        ep[done] = e
+        more = e < stop[done]
+        nxt = done[more]                         # next episode of the quota, from step t
+        row[nxt] = row0[e[more]]
+        deadline[nxt] = t + H - 1
+        if nxt.size < done.size:                 # quotas done: these slots stop
+            out = done[~more]
+            row[out] = dead
+            deadline[out] = -1
+            n_run -= out.size
+            if n_run == 0:
+                break
+            if 2 * n_run <= w:
+                keep = deadline >= 0
+                cols, row, deadline, ep, stop = (a[keep] for a in (cols, row, deadline, ep, stop))
+    if t & (B - 1):
+        blocks.append(blk)
+    # per slot (each slot's steps contiguous): one transposing copy per block, which stays
+    # in cache (transposing the whole time-major buffer at once is several times slower)
+    lanes = np.empty((W, t), cell)
+    for b, blk in enumerate(blocks):
+        lanes[:, b * B:(b + 1) * B] = blk[:t - b * B].T
+    begins = np.empty(n, np.int64)               # where each episode starts in its lane
+    begins[1:] = ends[:-1]
+    begins[first] = 0
+    # the packed ids: each lane's valid prefix, lane after lane (one boolean gather)
+    valid = np.arange(lanes.shape[1]) < ends[last][:, None]
+    return lanes[valid].astype(np.int64), ends - begins
 
 
 def _draw_ids(mdp, pi, n_episodes, rng, horizon, start_states, first_actions):
@@ -460,20 +286,28 @@ def _draw_ids(mdp, pi, n_episodes, rng, horizon, start_states, first_actions):
         first[mdp.terminal[s0]] = tb["dead_id"]
         row0 = tb["next_row"][first] if H > 1 else np.full(N, dead, np.int64)
         budget = H - 1
-    rolled = np.flatnonzero(row0 != dead)
-    lengths = np.zeros(N, np.int64)
-    if first is not None:
+    rolled = row0 != dead
+    if rolled.all():
+        tid, lengths = _stream(tb, row0, budget, rng)
+    else:
+        lengths = np.zeros(N, np.int64)
+        tid = np.empty(0, np.int64)
+        if rolled.any():
+            tid, lengths[rolled] = _stream(tb, row0[rolled], budget, rng)
+    if first is not None:                  # the forced first step goes before each episode
         has_first = tb["live"][first]
-        lengths += has_first
-    if rolled.size:
-        buf, start, slot, roll_len = _stream(tb, row0[rolled], budget, rng)
-        lengths[rolled] += roll_len
+        e = np.flatnonzero(has_first)
+        # offsets[e] of the final layout: rolled steps and forced steps of the episodes before e
+        at = (np.cumsum(lengths)[e] - lengths[e]) + np.arange(e.size)
+        lengths = lengths + has_first
+        rest = np.ones(tid.size + at.size, bool)
+        rest[at] = False
+        out = np.empty(rest.size, np.int64)
+        out[at] = first[has_first]
+        out[rest] = tid
+        tid = out
     offsets = np.zeros(N + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    M = int(offsets[-1])
-    tid = _gather_ids(buf if rolled.size else None, N, M, offsets, rolled,
-                      start if rolled.size else None, slot if rolled.size else None,
-                      None if first is None else (first, has_first))
     return tb, tid, offsets, lengths, s0, H
 
 
@@ -488,11 +322,7 @@ def _draw_transitions(mdp, pi, n_episodes, rng, horizon, start_states, first_act
     last = offsets[1:][lengths > 0] - 1
     truncated[last] = ~terminated[last]
     next_states = tb["s2"].take(tid, mode="clip")
-    # s_t of a step is s_{t+1} of the step before it (the chain), except at an episode's start
-    states = np.empty(M, np.int64)
-    states[1:] = next_states[:-1]
-    states[offsets[:-1][lengths > 0]] = s0[lengths > 0]
-    out = Transitions._trusted(states=states,
+    out = Transitions._trusted(states=tb["s"].take(tid, mode="clip"),
                                actions=tb["a"].take(tid, mode="clip"),
                                rewards=tb["r"].take(tid, mode="clip"),
                                log_probs=tb["logp"].take(tid, mode="clip"),

@@ -17,11 +17,16 @@ derivations/returns.md):
    target >= 10x, error <= 1e-13 relative to the plain recursion.
 3. GAE on (T=1000, N=1000): refpg (float64) no slower than stable-baselines3 (float32).
 
-Timings are the minimum over ``--repeat`` runs (the machine is shared); the Python
-loop's rate is the best of ``--repeat`` runs, so the ratios are conservative. A peer
-that is not installed is skipped with a message; stable-baselines3 lives in its
+The machine is shared and its speed drifts (the same code and the same peers moved by up
+to 2x between runs). So every route and every peer is timed once per *round*, the rounds
+interleave them, and each ratio is computed within a round (both sides measured within
+seconds of each other); the tables give the median over ``--rounds`` rounds and its range.
+Within a round a route's time is the fastest of ``--inner`` consecutive calls (warm caches,
+for every route and peer alike). The Python loop is one run of 20000 steps per round.
+A peer that is not installed is skipped with a message; stable-baselines3 lives in its
 own venv: ``/tmp/sb3/bin/python scripts/bench_sampling_returns.py``.
-Usage: ``python scripts/bench_sampling_returns.py [--seed 0] [--repeat 5] [--quick]``.
+Usage: ``python scripts/bench_sampling_returns.py [--seed 0] [--rounds 7] [--inner 3]
+[--quick] [--only sampling|returns]``.
 """
 from __future__ import annotations
 
@@ -35,13 +40,20 @@ from refpg.sampling import (_stream, _transition_tables, sample_from_table,
                             sample_transitions)
 
 
-def best_time(f, repeat):
-    out, ts = None, []
-    for _ in range(repeat):
+def timed(f, inner=1):
+    """The fastest of ``inner`` consecutive calls (warm caches) and the last output."""
+    best, out = float("inf"), None
+    for _ in range(inner):
         t0 = time.perf_counter()
         out = f()
-        ts.append(time.perf_counter() - t0)
-    return min(ts), out
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def spread(values, fmt="{:.2f}"):
+    """``median [min-max]`` of per-round values."""
+    v = np.asarray(values, float)
+    return f"{fmt.format(np.median(v))} [{fmt.format(v.min())}-{fmt.format(v.max())}]"
 
 
 def table(rows, head):
@@ -112,50 +124,58 @@ def bench_sampling(args):
     except ImportError as exc:  # pragma: no cover
         print(f"skip sampling: refpg.gym_tabular not importable ({exc})")
         return
-    rows, checks = [], []
-    loop_rate = None
+    cases = []
     for env_id, n_eps in (("FrozenLake-v1", 100_000), ("Taxi-v4", 20_000)):
         mdp = from_gymnasium(env_id, gamma=0.99)
-        if args.quick:
-            n_eps //= 10
+        n_eps = n_eps // 10 if args.quick else n_eps
         policies = {"uniform": np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions)}
         if env_id == "FrozenLake-v1":
             policies["optimal"] = optimal_policy(mdp)
+            loop_case = (env_id, mdp, policies["uniform"])
         for pname, pi in policies.items():
-            if env_id == "FrozenLake-v1" and pname == "uniform":
-                # the best of several runs: a conservative (fast) baseline on a shared machine
-                loop_rate = max(python_loop(env_id, mdp, pi, 5_000 if args.quick else 30_000,
-                                            args.seed + k) for k in range(args.repeat))
-                rows.append((env_id, pname, "python loop over gymnasium.step", "-",
-                             f"{loop_rate / 1e6:.3f}", "1x"))
-
-            def ratio(rate):
-                return f"{rate / loop_rate:.0f}x" if loop_rate else "-"
-            t_packed, packed = best_time(lambda: sample_transitions(
-                mdp, pi, n_eps, np.random.default_rng(args.seed)), args.repeat)
-            t_batch, batch = best_time(lambda: sample_from_table(
-                mdp, pi, n_eps, np.random.default_rng(args.seed)), args.repeat)
-            n = packed.n_transitions
-            assert int(batch.mask.sum()) == n          # the same draw, padded
-            H = batch.max_steps
             tb = _transition_tables(mdp, pi, False)
-            row0 = packed.states[packed.offsets[:-1][packed.lengths > 0]] * tb["columns"]
-            t_core, (_, _, _, core_len) = best_time(lambda: _stream(
-                tb, row0, H, np.random.default_rng(args.seed)), args.repeat)
-            n_core = int(core_len.sum())
-            rate = n / t_packed
-            rows.append((env_id, pname, f"sample_transitions -> Transitions (N={n_eps})",
-                         f"{n / n_eps:.1f}", f"{rate / 1e6:.2f}", ratio(rate)))
-            rate = n / t_batch
-            rows.append((env_id, pname, f"sample_from_table -> Batch (N={n_eps}, T={H})", "",
-                         f"{rate / 1e6:.2f}", ratio(rate)))
-            rate = n_core / t_core
-            rows.append((env_id, pname, "  the streaming roll alone (ids only)", "",
-                         f"{rate / 1e6:.2f}", ratio(rate)))
-            stat, p, df = chi_square_joint(mdp, pi, packed)
-            checks.append((env_id, pname, n, df, f"{stat:.1f}", f"{p:.3g}"))
-    print("== sampling: transitions per second (min time over repeats; all fields built) ==")
-    table(rows, ("env", "policy", "route", "mean length", "M transitions/s", "vs loop"))
+            cases.append((env_id, pname, mdp, pi, n_eps, tb))
+    loop_steps = 5_000 if args.quick else 20_000
+    loop, rates, packed = [], {}, {}
+    for r in range(args.rounds):       # one measurement of every route per round, interleaved
+        loop.append(python_loop(*loop_case, loop_steps, args.seed + r))
+        for env_id, pname, mdp, pi, n_eps, tb in cases:
+            key = (env_id, pname)
+            t_p, tr = timed(lambda: sample_transitions(
+                mdp, pi, n_eps, np.random.default_rng(args.seed + r)), args.inner)
+            t_b, b = timed(lambda: sample_from_table(
+                mdp, pi, n_eps, np.random.default_rng(args.seed + r)), args.inner)
+            assert int(b.mask.sum()) == tr.n_transitions          # the same draw, padded
+            del b
+            row0 = tr.states[tr.offsets[:-1][tr.lengths > 0]] * tb["columns"]
+            t_c, (ids, _) = timed(lambda: _stream(
+                tb, row0, mdp.horizon, np.random.default_rng(args.seed + r)), args.inner)
+            n = tr.n_transitions
+            for route, rate in (("packed", n / t_p), ("batch", n / t_b), ("roll", ids.size / t_c)):
+                rates.setdefault(key + (route,), []).append(rate)
+            if r == 0:
+                packed[key] = tr
+    loop = np.array(loop)
+    rows = [("FrozenLake-v1", "uniform", "python loop over gymnasium.step", "-",
+             spread(loop / 1e6, "{:.3f}"), "1x")]
+    routes = {"packed": "sample_transitions -> Transitions",
+              "batch": "sample_from_table -> Batch (N, H)",
+              "roll": "  the streaming roll alone (packed ids, no fields)"}
+    for env_id, pname, mdp, pi, n_eps, tb in cases:
+        tr = packed[(env_id, pname)]
+        for route, label in routes.items():
+            rate = np.array(rates[(env_id, pname, route)])
+            rows.append((env_id, pname, f"{label} (N={n_eps})" if route != "roll" else label,
+                         f"{tr.n_transitions / n_eps:.1f}" if route == "packed" else "",
+                         spread(rate / 1e6), spread(rate / loop, "{:.0f}")))
+    print(f"== sampling: transitions per second, all fields built; median [range] over "
+          f"{args.rounds} interleaved rounds, ratios within each round ==")
+    table(rows, ("env", "policy", "route", "mean length", "M transitions/s", "vs loop (x)"))
+    checks = []
+    for (env_id, pname), tr in packed.items():
+        mdp, pi = next((c[2], c[3]) for c in cases if c[:2] == (env_id, pname))
+        stat, p, df = chi_square_joint(mdp, pi, tr)
+        checks.append((env_id, pname, tr.n_transitions, df, f"{stat:.1f}", f"{p:.3g}"))
     print("chi-square of the joint (s, a, s') counts of sample_transitions given the visits of "
           "each s (exact table pi(a|s) P(s'|s,a)):")
     table(checks, ("env", "policy", "transitions", "df", "statistic", "p-value"))
@@ -268,7 +288,6 @@ def bench_returns(args):
     import importlib.util
 
     has_sb3 = importlib.util.find_spec("stable_baselines3") is not None
-    has_scipy = lfilter is not None
     if not has_sb3:
         print("skip stable-baselines3: not installed (python3 -m venv /tmp/sb3 && "
               "/tmp/sb3/bin/pip install torch==2.13.0 && /tmp/sb3/bin/pip install "
@@ -283,75 +302,82 @@ def bench_returns(args):
         flags = dict(terminated=term, truncated=trunc)
         ref_adv = plain_recursion(r, v, nv, term, trunc, gamma, lam)
         ref_ret = plain_reward_to_go(r, nv, term, trunc, gamma)
-        scale_a, scale_r = np.max(np.abs(ref_adv)), np.max(np.abs(ref_ret))
-
-        def err(a, ref):
-            return np.max(np.abs(a - ref)) / np.max(np.abs(ref))
-        t_gae, res = best_time(lambda: R.gae(r, v, nv, gamma, lam, **flags), args.repeat)
-        t_rtg, G = best_time(lambda: R.reward_to_go(r, gamma, next_values=nv, **flags),
-                             args.repeat)
-        err_a = np.max(np.abs(res.advantages - ref_adv)) / scale_a
-        err_r = np.max(np.abs(G - ref_ret)) / scale_r
-        method = R._method("auto", N)
-        rows.append((f"({T}, {N})", f"refpg gae [{method}] float64", f"{t_gae * 1e3:.3f}", "1",
-                     f"{err_a:.1e}"))
-        rows.append((f"({T}, {N})", f"refpg reward_to_go [{method}] float64",
-                     f"{t_rtg * 1e3:.3f}", "1", f"{err_r:.1e}"))
-        for m in ("chunked", "scan", "loop"):
-            if m == method:
-                continue
-            t_m, res_m = best_time(lambda: R.gae(r, v, nv, gamma, lam, method=m, **flags),
-                                   max(1, args.repeat // 2))
-            rows.append((f"({T}, {N})", f"refpg gae [{m}] float64", f"{t_m * 1e3:.3f}",
-                         f"{t_m / t_gae:.2f}",
-                         f"{np.max(np.abs(res_m.advantages - ref_adv)) / scale_a:.1e}"))
         rT, vT, nvT, termT, truncT = (np.ascontiguousarray(a.T) for a in (r, v, nv, term, trunc))
-        t_tm, res_tm = best_time(lambda: R.gae(rT, vT, nvT, gamma, lam, terminated=termT,
-                                               truncated=truncT, time_major=True), args.repeat)
-        rows.append((f"({T}, {N})", f"refpg gae [{method}] time_major=True (T, N) float64",
-                     f"{t_tm * 1e3:.3f}", f"{t_tm / t_gae:.2f}",
-                     f"{err(res_tm.advantages.T, ref_adv):.1e}"))
-        t_plain, _ = best_time(lambda: plain_recursion(r, v, nv, term, trunc, gamma, lam),
-                               max(1, args.repeat // 2))
-        rows.append((f"({T}, {N})", "plain recursion (loop over T) float64",
-                     f"{t_plain * 1e3:.3f}", f"{t_plain / t_gae:.1f}", "0 (reference)"))
-        if has_scipy and N <= 64:
-            rep = max(1, args.repeat // 2)
-            t_a, (a_lf, _) = best_time(lambda: lfilter_route(
-                r, v, nv, term, trunc, gamma, lam, what=("adv",)), rep)
-            t_r, (_, r_lf) = best_time(lambda: lfilter_route(
-                r, v, nv, term, trunc, gamma, lam, what=("ret",)), rep)
-            t_b, _ = best_time(lambda: lfilter_route(r, v, nv, term, trunc, gamma, lam), rep)
-            rows.append((f"({T}, {N})", "Spinning Up lfilter per episode: advantages",
-                         f"{t_a * 1e3:.3f}", f"{t_a / t_gae:.1f}", f"{err(a_lf, ref_adv):.1e}"))
-            rows.append((f"({T}, {N})", "Spinning Up lfilter per episode: reward-to-go",
-                         f"{t_r * 1e3:.3f}", f"{t_r / t_rtg:.1f} (vs refpg rtg)",
-                         f"{err(r_lf, ref_ret):.1e}"))
-            rows.append((f"({T}, {N})", "Spinning Up finish_path (both)",
-                         f"{t_b * 1e3:.3f}", f"{t_b / (t_gae + t_rtg):.1f} (vs gae + rtg)", ""))
+        method = R._method("auto", N)
+        routes = {   # name -> (function, its advantages or reward-to-go in (N, T), reference)
+            f"refpg gae [{method}] float64": (
+                lambda: R.gae(r, v, nv, gamma, lam, **flags), lambda o: o.advantages, ref_adv),
+            f"refpg reward_to_go [{method}] float64": (
+                lambda: R.reward_to_go(r, gamma, next_values=nv, **flags), lambda o: o, ref_ret),
+            f"refpg gae [{R._method('auto', N, True)}] time_major=True (T, N) float64": (
+                lambda: R.gae(rT, vT, nvT, gamma, lam, terminated=termT, truncated=truncT,
+                              time_major=True), lambda o: o.advantages.T, ref_adv),
+        }
+        for m in ("chunked", "scan", "loop"):
+            if m != method:
+                routes[f"refpg gae [{m}] float64"] = (
+                    lambda m=m: R.gae(r, v, nv, gamma, lam, method=m, **flags),
+                    lambda o: o.advantages, ref_adv)
+        routes["plain recursion (loop over T) float64"] = (
+            lambda: plain_recursion(r, v, nv, term, trunc, gamma, lam), lambda o: o, ref_adv)
+        if lfilter is not None and N <= 64:
+            routes["Spinning Up lfilter per episode: advantages"] = (
+                lambda: lfilter_route(r, v, nv, term, trunc, gamma, lam, what=("adv",)),
+                lambda o: o[0], ref_adv)
+            routes["Spinning Up lfilter per episode: reward-to-go"] = (
+                lambda: lfilter_route(r, v, nv, term, trunc, gamma, lam, what=("ret",)),
+                lambda o: o[1], ref_ret)
+            routes["Spinning Up finish_path (both)"] = (
+                lambda: lfilter_route(r, v, nv, term, trunc, gamma, lam), None, None)
         if has_sb3:
             import torch
 
-            for dtype in (np.float32,):           # SB3 allocates its buffers in float32
-                buf, last, dones = sb3_buffer(N, T, gamma, lam, r, v, nv, term, trunc, dtype)
-                lv = torch.as_tensor(last)
-                t_sb3, _ = best_time(lambda: buf.compute_returns_and_advantage(lv, dones),
-                                     args.repeat)
-                err = np.max(np.abs(buf.advantages.T - ref_adv)) / scale_a
-                rows.append((f"({T}, {N})",
-                             f"stable-baselines3 RolloutBuffer ({np.dtype(dtype).name})",
-                             f"{t_sb3 * 1e3:.3f}",
-                             f"{t_sb3 / t_gae:.1f} ({t_sb3 / t_tm:.1f} vs time-major)",
-                             f"{err:.1e}"))
+            buf, last, dones = sb3_buffer(N, T, gamma, lam, r, v, nv, term, trunc, np.float32)
+            lv = torch.as_tensor(last)
+            routes["stable-baselines3 RolloutBuffer (float32)"] = (
+                lambda: buf.compute_returns_and_advantage(lv, dones) or buf,
+                lambda o: o.advantages.T, ref_adv)
+        times = {name: [] for name in routes}
+        errors = {}
+        for rnd in range(args.rounds):            # every route once per round, interleaved
+            for name, (f, pick, ref) in routes.items():
+                t, out = timed(f, args.inner)
+                times[name].append(t)
+                if rnd == 0 and pick is not None:
+                    errors[name] = np.max(np.abs(pick(out) - ref)) / np.max(np.abs(ref))
+        t = {k: np.array(x) for k, x in times.items()}
+        gae_name, rtg_name, tm_name = list(routes)[:3]
+        vs = {gae_name: "1", rtg_name: "1"}
+        for name in routes:
+            if name.startswith("refpg gae [") and name != gae_name:
+                vs[name] = spread(t[name] / t[gae_name])
+            elif name.startswith("plain") or name.endswith("advantages"):
+                vs[name] = spread(t[name] / t[gae_name])
+            elif name.endswith("reward-to-go"):
+                vs[name] = spread(t[name] / t[rtg_name]) + " vs refpg rtg"
+            elif name.endswith("(both)"):
+                vs[name] = spread(t[name] / (t[gae_name] + t[rtg_name])) + " vs gae + rtg"
+            elif name.startswith("stable-baselines3"):
+                vs[name] = (spread(t[name] / t[gae_name]) + "; "
+                            + spread(t[name] / t[tm_name]) + " vs time-major")
+        for name in routes:
+            err = errors.get(name)
+            rows.append((f"({T}, {N})", name, spread(t[name] * 1e3, "{:.3f}"), vs[name],
+                         "0 (reference)" if name.startswith("plain") else
+                         ("" if err is None else f"{err:.1e}")))
     print(f"== returns: GAE(gamma={gamma}, lam={lam}) and reward-to-go on rollout buffers "
-          f"(episodes back to back, terminated p=0.01/step, truncated at 200) ==")
-    table(rows, ("(T, N)", "route", "ms (min)", "time / refpg gae", "max rel. error vs plain"))
+          f"(episodes back to back, terminated p=0.01/step, truncated at 200); median [range] "
+          f"over {args.rounds} interleaved rounds, ratios within each round ==")
+    table(rows, ("(T, N)", "route", "ms", "time / refpg gae", "max rel. error vs plain"))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7,
+                    help="interleaved rounds (each times every route once)")
+    ap.add_argument("--inner", type=int, default=3,
+                    help="consecutive calls per route and round; the fastest counts (warm)")
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     ap.add_argument("--only", choices=("sampling", "returns"))
     args = ap.parse_args()

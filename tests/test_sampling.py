@@ -104,6 +104,29 @@ def test_alias_table_reproduces_the_distribution_exactly(seed, R, M, zeros, spik
     assert_allclose(table.distribution(), p, rtol=0, atol=K * 2.0 ** -52)
 
 
+@pytest.mark.parametrize("kind", ["ties", "wide", "spiky", "two-step"])
+def test_alias_table_closed_form_sweep_on_wide_rows_and_exact_ties(kind):
+    """The sweep is computed from cumulative sums (derivations/sampling.md#walker-alias-tables):
+    exercise many columns, weights exactly 1 (ties between a light's deficit and a heavy's
+    excess), one dominant outcome, and products of two laws (the shape of a two-step table)."""
+    rng = np.random.default_rng(["ties", "wide", "spiky", "two-step"].index(kind))
+    if kind == "ties":          # multiples of 1/8: w = K p hits 1 and the sums tie exactly
+        p = rng.integers(0, 4, (6, 16)).astype(float)
+    elif kind == "wide":
+        p = rng.dirichlet(np.full(600, 0.2), size=4)
+    elif kind == "spiky":
+        p = rng.random((5, 300)) ** 30
+        p[:, 7] += 1e6
+    else:
+        a = rng.dirichlet(np.ones(24), size=3)
+        p = (a[:, :, None] * a[rng.integers(0, 3, 24)][None]).reshape(3, -1)
+    p[:, 0] += p.sum(axis=1) == 0
+    p /= p.sum(axis=1, keepdims=True)
+    table = alias_table(p)
+    assert np.all((table.threshold >= 0) & (table.threshold <= 1))
+    assert_allclose(enumerate_columns(table), p, rtol=0, atol=table.n_columns * 2.0 ** -52)
+
+
 def test_alias_table_of_a_point_mass_and_of_a_uniform():
     t = alias_table([[0.0, 1.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
     assert_array_equal(enumerate_columns(t), [[0, 1, 0], [1 / 3, 1 / 3, 1 / 3]])
@@ -272,7 +295,7 @@ def test_first_action_of_probability_zero_is_rejected():
 
 def test_same_seed_gives_a_bit_identical_batch_and_slots_do_not_matter():
     mdp, pi = mdp_with_terminals(6, S=3, A=2, n_terminal=1, horizon=3)
-    n = _WIDTH + 17            # more episodes than slots: the last ones start in recycled slots
+    n = _WIDTH + 17            # more episodes than slots: the first 17 slots run two each
     a = sample_from_table(mdp, pi, n, np.random.default_rng(42))
     b = sample_from_table(mdp, pi, n, np.random.default_rng(42))
     c = sample_from_table(mdp, pi, n, np.random.default_rng(43))
@@ -427,6 +450,40 @@ def test_packed_output_is_valid_and_consistent(width):
     inner = inner[1:]
     assert_array_equal(tr.states[1:][inner], tr.next_states[:-1][inner])
     assert np.all(tr.truncated == (tr.step == 4) & ~tr.terminated)
+
+
+def test_packed_output_with_first_actions_is_consistent(width):
+    """The forced first steps are interleaved with the rolled steps (each before its episode's
+    record); some episodes start in a terminal state (empty) and some end at the forced step."""
+    mdp, pi = mdp_with_terminals(9, S=5, A=3, n_terminal=2, sparsity=0.3, horizon=4)
+    pi = np.full((5, 3), 1 / 3)
+    n = 700
+    starts = np.random.default_rng(4).integers(0, 5, n)
+    acts = np.random.default_rng(5).integers(0, 3, n)
+    tr = sample_transitions(mdp, pi, n, np.random.default_rng(6), start_states=starts,
+                            first_actions=acts)
+    Transitions(**{f.name: getattr(tr, f.name) for f in fields(tr)})   # public validation
+    live = ~mdp.terminal[starts]
+    assert_array_equal(tr.lengths == 0, ~live)
+    first = tr.offsets[:-1][live]
+    assert_array_equal(tr.states[first], starts[live])
+    assert_array_equal(tr.actions[first], acts[live])
+    assert np.all(mdp.P[tr.states, tr.actions, tr.next_states] > 0)
+    assert_array_equal(tr.terminated, mdp.terminal[tr.next_states])
+    inner = np.ones(tr.n_transitions, bool)
+    inner[first] = False
+    assert_array_equal(tr.states[1:][inner[1:]], tr.next_states[:-1][inner[1:]])
+    assert tr.lengths.max() <= 4 and np.any(tr.lengths == 1) and np.any(tr.lengths == 4)
+
+
+def test_int32_transition_ids_give_the_same_sample(monkeypatch):
+    """The roll records ids as int16 when they fit; the int32 path must give the same draw."""
+    mdp, pi = mdp_with_terminals(10, S=20, A=4, n_terminal=1, horizon=9)   # ids > 2^8
+    a = sample_transitions(mdp, pi, 5000, np.random.default_rng(7))
+    monkeypatch.setattr("refpg.sampling._INT16_IDS", 0)
+    b = sample_transitions(mdp, pi, 5000, np.random.default_rng(7))
+    for f in fields(a):
+        assert_array_equal(getattr(a, f.name), getattr(b, f.name), err_msg=f.name)
 
 
 def test_sample_from_table_is_the_same_draw_padded(width):
