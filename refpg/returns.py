@@ -107,9 +107,9 @@ def _flags(shape, terminated, truncated, mask, like=None):
     return term, trunc, mask, cont, cut
 
 
-def _check_finite(result, **inputs):
+def _check_finite(result, total=None, **inputs):
     """Raise ``ValueError`` naming the first non-finite input, looked for only when
-    ``result`` is not finite.
+    ``result`` is not finite (``total``: the sum of ``result`` if already computed).
 
     Every entry of every input reaches ``result`` through products and sums
     only (boolean weights multiply, padding is multiplied by 0, never
@@ -120,7 +120,9 @@ def _check_finite(result, **inputs):
     derivations/returns.md#the-linear-recurrence-and-its-scan
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.add.reduce(result, axis=None)):
+        if total is None:
+            total = np.add.reduce(result, axis=None)
+        if np.isfinite(total):
             return
     for name, arr in inputs.items():
         if arr is not None:
@@ -366,6 +368,8 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
     block's inputs are still in cache). Every input is read once and every
     output written once, which is what matters on large buffers (memory
     traffic, not arithmetic). All arrays are the time-major views ``(T, N)``.
+    Returns the sum of ``out``, taken block by block while in cache (for
+    ``_check_finite``: a second pass over a large output would come from memory).
     """
     T, N = cont.shape
     dtype = out.dtype
@@ -379,6 +383,7 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
     y_rows = None if direct else list(yb)
     tmp = np.empty(N, dtype)
     acc = np.zeros(N, dtype)
+    total = dtype.type(0)
     masked = not mask.all()
     for t1 in range(T, 0, -block):
         t0 = max(0, t1 - block)
@@ -396,6 +401,7 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
             acc = ys[k]
             np.add(x_rows[k], tmp, out=acc)
         acc = acc.copy()
+        total += np.add.reduce(y, axis=None)
         if not direct:
             out[sl] = y
         if add_after is not None:
@@ -408,6 +414,7 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
                 if masked:
                     y *= mask[sl]
                 out2[sl] = y
+    return total
 
 
 def _solve_terms(terms, cont, scale, mask, method, add_after=None):
@@ -416,7 +423,8 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
     ``terms = [(A, B or None, s)]`` with ``A: (N, T)`` float, ``B: (N, T)`` bool
     (or None), ``s`` a scalar: ``x = sum_k A_k * s_k * B_k``. Returns ``y`` and,
     with ``add_after``, also ``(y + add_after) * mask``; both ``(N, T)`` in the
-    memory order of the inputs (time-major memory stays time-major).
+    memory order of the inputs (time-major memory stays time-major); last, the
+    sum of ``y`` when the solver computed it on the way (else None).
     """
     N, T = cont.shape
     dtype = _dtype(*[A for A, _, _ in terms])
@@ -424,16 +432,16 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
     order = "F" if time_major_memory else "C"
     if T == 0:
         y = np.zeros((N, T), dtype)
-        return y if add_after is None else (y, y.copy())
+        return (y, None) if add_after is None else (y, y.copy(), None)
     how = _method(method, N, time_major_memory)
     if how == "loop":
         y = np.empty((N, T), dtype, order=order)
         y2 = None if add_after is None else np.empty((N, T), dtype, order=order)
         tv = [(A.T, None if B is None else B.T, s) for A, B, s in terms]
-        _fused_loop(tv, cont.T, scale, mask.T, y.T,
-                    None if add_after is None else add_after.T,
-                    None if y2 is None else y2.T)
-        return y if add_after is None else (y, y2)
+        total = _fused_loop(tv, cont.T, scale, mask.T, y.T,
+                            None if add_after is None else add_after.T,
+                            None if y2 is None else y2.T)
+        return (y, total) if add_after is None else (y, y2, total)
     if how == "chunked":
         y = _chunked_terms(terms, cont, scale, mask, np.empty((N, T), dtype, order=order))
     else:
@@ -445,11 +453,11 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
         if order == "F":
             y = np.asfortranarray(y)
     if add_after is None:
-        return y
+        return y, None
     y2 = y + add_after
     if not mask.all():
         y2 *= mask
-    return y, y2
+    return y, y2, None
 
 
 def _solve(x, c, method):
@@ -531,8 +539,8 @@ def reward_to_go(rewards, gamma, *, terminated=None, truncated=None, next_values
         nv = _like("next_values", next_values, r.shape, finite=False)
         terms.append((nv, trunc | cut, gamma))
     with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
-        out = _solve_terms(terms, cont, gamma, mask, method)
-    _check_finite(out, rewards=r, next_values=nv)
+        out, total = _solve_terms(terms, cont, gamma, mask, method)
+    _check_finite(out, total, rewards=r, next_values=nv)
     return out.T if time_major else out
 
 
@@ -586,8 +594,8 @@ def lambda_returns(rewards, next_values, gamma, lam, *, terminated=None, truncat
     # weight of V(s_{t+1}): gamma (1 - lam) inside an episode, gamma at its end, 0 if terminal
     terms = [(r, None, 1.0), (nv, ~term, gamma), (nv, cont, -gamma * lam)]
     with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
-        out = _solve_terms(terms, cont, gamma * lam, mask, method)
-    _check_finite(out, rewards=r, next_values=nv)
+        out, total = _solve_terms(terms, cont, gamma * lam, mask, method)
+    _check_finite(out, total, rewards=r, next_values=nv)
     return out.T if time_major else out
 
 
@@ -628,8 +636,8 @@ def gae(rewards, values, next_values, gamma, lam, *, terminated=None, truncated=
     term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
     terms = [(r, None, 1.0), (v, None, -1.0), (nv, ~term, gamma)]   # delta (R3)
     with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
-        adv, ret = _solve_terms(terms, cont, gamma * lam, mask, method, add_after=v)
-    _check_finite(adv, rewards=r, values=v, next_values=nv)   # v also reaches adv
+        adv, ret, total = _solve_terms(terms, cont, gamma * lam, mask, method, add_after=v)
+    _check_finite(adv, total, rewards=r, values=v, next_values=nv)   # v also reaches adv
     if time_major:
         adv, ret = adv.T, ret.T
     return GAE(advantages=adv, returns=ret)
