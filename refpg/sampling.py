@@ -230,8 +230,9 @@ def _stream(tb, row0, H, rng, width=None):
     # per slot (each slot's steps contiguous): one transposing copy per block, which stays
     # in cache (transposing the whole time-major buffer at once is several times slower)
     lanes = np.empty((W, t), cell)
-    for b, blk in enumerate(blocks):
-        lanes[:, b * B:(b + 1) * B] = blk[:t - b * B].T
+    for b in range(len(blocks)):
+        lanes[:, b * B:(b + 1) * B] = blocks[b][:t - b * B].T
+        blocks[b] = None                         # free as we go: the peak stays one record
     begins = np.empty(n, np.int64)               # where each episode starts in its lane
     begins[1:] = ends[:-1]
     begins[first] = 0
