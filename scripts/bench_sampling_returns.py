@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+from refpg import recurrence
 from refpg import returns as R
 from refpg.sampling import (_stream, _transition_tables, sample_from_table,
                             sample_transitions)
@@ -303,13 +304,13 @@ def bench_returns(args):
         ref_adv = plain_recursion(r, v, nv, term, trunc, gamma, lam)
         ref_ret = plain_reward_to_go(r, nv, term, trunc, gamma)
         rT, vT, nvT, termT, truncT = (np.ascontiguousarray(a.T) for a in (r, v, nv, term, trunc))
-        method = R._method("auto", N)
+        method = recurrence._method("auto", N)
         routes = {   # name -> (function, its advantages or reward-to-go in (N, T), reference)
             f"refpg gae [{method}] float64": (
                 lambda: R.gae(r, v, nv, gamma, lam, **flags), lambda o: o.advantages, ref_adv),
             f"refpg reward_to_go [{method}] float64": (
                 lambda: R.reward_to_go(r, gamma, next_values=nv, **flags), lambda o: o, ref_ret),
-            f"refpg gae [{R._method('auto', N, True)}] time_major=True (T, N) float64": (
+            f"refpg gae [{recurrence._method('auto', N, True)}] time_major=True (T, N) float64": (
                 lambda: R.gae(rT, vT, nvT, gamma, lam, terminated=termT, truncated=truncT,
                               time_major=True), lambda o: o.advantages.T, ref_adv),
         }

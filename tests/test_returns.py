@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from refpg.returns import (GAE, episode_returns, gae, lambda_returns, linear_recurrence,
-                           reward_to_go, td_residuals)
+from refpg.returns import (GAE, episode_returns, gae, lambda_returns, reward_to_go,
+                           td_residuals)
 
 
 # ----------------------------------------------------------------------- fixtures
@@ -361,21 +361,6 @@ def test_complex_inputs_flow_through_linearly():
                                 **flags).advantages, rtol=1e-14, atol=1e-14)
 
 
-def test_linear_recurrence_matches_a_loop_for_general_coefficients():
-    rng = np.random.default_rng(9)
-    x = rng.standard_normal((3, 37))
-    c = rng.uniform(-1.2, 1.2, (3, 37))
-    want = np.zeros_like(x)
-    for i in range(3):
-        acc = 0.0
-        for t in range(36, -1, -1):
-            acc = x[i, t] + c[i, t] * acc
-            want[i, t] = acc
-    for method in ("scan", "loop", "auto"):
-        assert_allclose(linear_recurrence(x, c, method=method), want, rtol=1e-12,
-                        atol=1e-12 * np.abs(want).max())
-
-
 # ------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("call, match", [
     (lambda r, v, nv, t: gae(r, v[:, :-1], nv, 0.9, 0.9), "values"),
@@ -391,7 +376,6 @@ def test_linear_recurrence_matches_a_loop_for_general_coefficients():
     (lambda r, v, nv, t: lambda_returns(r, None, 0.9, 0.9), "next_values"),
     (lambda r, v, nv, t: reward_to_go(r[0], 0.9), "rewards"),
     (lambda r, v, nv, t: td_residuals(r, v, np.full_like(nv, np.inf), 0.9), "next_values"),
-    (lambda r, v, nv, t: linear_recurrence(r, v[:, 1:]), "c"),
 ])
 def test_bad_input_raises_value_error_naming_the_field(call, match):
     r, v, nv, term, trunc, mask = make_buffer(0, 2, 5)
