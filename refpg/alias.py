@@ -3,7 +3,9 @@
 ``alias_table(probs)`` turns each row of ``probs: (R, M)`` into ``K``
 equiprobable columns, each holding a threshold and an alias (S3), so that a
 draw is one uniform, one floor and one comparison (S4). The sampler builds
-its per-state joint tables (S2) and its two-step tables (S6) with it.
+its per-state joint tables (S2) straight from the nonzeros of ``P`` with the
+two internal steps ``_packed_rows`` (rows of positive entries, padded) and
+``_sweep`` (the table of such rows).
 derivations/sampling.md#walker-alias-tables
 """
 from __future__ import annotations

@@ -83,10 +83,10 @@ def _transition_tables(mdp, pi, with_conditional):
     # table (1.5 M entries for Taxi); padding columns have threshold 0 and are never drawn
     P = mdp.P.reshape(-1)
     nz = np.flatnonzero(P > 0)                   # (s A + a) S + s2, increasing
-    s, code = np.divmod(nz, A * S)               # code = a S + s2
+    state, code = np.divmod(nz, A * S)           # code = a S + s2
     prob = pi.reshape(-1)[nz // S] * P[nz]
     pos = prob > 0
-    joint = _sweep(*_packed_rows(s[pos], code[pos], prob[pos], S), A * S)
+    joint = _sweep(*_packed_rows(state[pos], code[pos], prob[pos], S), A * S)
     K = joint.n_columns
     dead = S * K
     parts = [dict(s=np.repeat(np.arange(S, dtype=np.int64), K),
