@@ -172,6 +172,12 @@ def bench_sampling(args):
     print(f"== sampling: transitions per second, all fields built; median [range] over "
           f"{args.rounds} interleaved rounds, ratios within each round ==")
     table(rows, ("env", "policy", "route", "mean length", "M transitions/s", "vs loop (x)"))
+    for env_id, pname, *_ in cases:
+        rate = np.array(rates[(env_id, pname, "packed")])
+        claim(f"sampling {env_id} {pname}, packed: >= 200x the gymnasium loop in every round",
+              (rate / loop).min() >= 200, f"worst round {(rate / loop).min():.0f}x")
+        claim(f"sampling {env_id} {pname}, packed: >= 20 M transitions/s (median of rounds)",
+              np.median(rate) >= 20e6, f"{np.median(rate) / 1e6:.1f} M/s")
     checks = []
     for (env_id, pname), tr in packed.items():
         mdp, pi = next((c[2], c[3]) for c in cases if c[:2] == (env_id, pname))
@@ -180,6 +186,9 @@ def bench_sampling(args):
     print("chi-square of the joint (s, a, s') counts of sample_transitions given the visits of "
           "each s (exact table pi(a|s) P(s'|s,a)):")
     table(checks, ("env", "policy", "transitions", "df", "statistic", "p-value"))
+    for env_id, pname, n, df, stat, p in checks:
+        claim(f"sampling {env_id} {pname}: chi-square of the joint law not rejected at 1e-6",
+              float(p) > 1e-6, f"p = {p}")
 
 
 # ------------------------------------------------------------------------- returns
@@ -361,6 +370,24 @@ def bench_returns(args):
             elif name.startswith("stable-baselines3"):
                 vs[name] = (spread(t[name] / t[gae_name]) + "; "
                             + spread(t[name] / t[tm_name]) + " vs time-major")
+        size = f"({T}, {N})"
+        for name in (gae_name, rtg_name):
+            claim(f"{size} {name.split(' [')[0]}: error <= 1e-13 relative to the plain recursion",
+                  errors[name] <= 1e-13, f"{errors[name]:.1e}")
+        for peer, mine in (("Spinning Up lfilter per episode: advantages", gae_name),
+                           ("Spinning Up lfilter per episode: reward-to-go", rtg_name),
+                           ("stable-baselines3 RolloutBuffer (float32)", gae_name)):
+            if peer in t and N <= 64:
+                ratio = t[peer] / t[mine]
+                claim(f"{size} {mine.split(' [')[0]} >= 10x {peer.split(':')[0].split(' (')[0]}"
+                      f" (median of rounds)", np.median(ratio) >= 10,
+                      f"{np.median(ratio):.1f}x, worst round {ratio.min():.1f}x")
+        sb3 = "stable-baselines3 RolloutBuffer (float32)"
+        if sb3 in t and N > 64:
+            ratio = t[sb3] / t[tm_name]
+            claim(f"{size} GAE time-major no slower than {sb3} (median of rounds)",
+                  np.median(ratio) >= 1, f"{np.median(ratio):.2f}x SB3's speed, rounds "
+                  f"{ratio.min():.2f}-{ratio.max():.2f}")
         for name in routes:
             err = errors.get(name)
             rows.append((f"({T}, {N})", name, spread(t[name] * 1e3, "{:.3f}"), vs[name],
@@ -370,6 +397,14 @@ def bench_returns(args):
           f"(episodes back to back, terminated p=0.01/step, truncated at 200); median [range] "
           f"over {args.rounds} interleaved rounds, ratios within each round ==")
     table(rows, ("(T, N)", "route", "ms", "time / refpg gae", "max rel. error vs plain"))
+
+
+CLAIMS = []
+
+
+def claim(text, met, measured):
+    """Record one target of issue 3 against what this run measured (printed at the end)."""
+    CLAIMS.append((text, "met" if met else "NOT MET", measured))
 
 
 def main():
@@ -386,6 +421,11 @@ def main():
         bench_sampling(args)
     if args.only != "sampling":
         bench_returns(args)
+    if CLAIMS:
+        print("== the targets of issue 3 in this run ==" + (
+            " (--quick: smaller sizes than the targets are stated for; a smoke run)"
+            if args.quick else ""))
+        table(CLAIMS, ("claim", "status", "measured"))
 
 
 if __name__ == "__main__":
