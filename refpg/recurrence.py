@@ -222,6 +222,16 @@ def _terms_into(out, terms, sl):
     one multiplication.
     """
     k = 0
+    if len(terms) == 2 and terms[0][1] is None and terms[0][2] == 1.0 \
+            and terms[1][1] is not None:
+        # A + s (A' B'): the weighted product straight into out, then A added (the same
+        # rounded operations as adding it to a copy of A: IEEE addition commutes)
+        A, (A2, B2, scale) = terms[0][0], terms[1]
+        np.multiply(A2[sl], B2[sl], out=out)
+        if scale != 1.0:
+            out *= scale
+        out += A[sl]
+        return
     if len(terms) >= 2 and terms[0][1] is None and terms[0][2] == 1.0 \
             and terms[1][1] is None and terms[1][2] == -1.0:
         np.subtract(terms[0][0][sl], terms[1][0][sl], out=out)
