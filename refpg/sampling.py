@@ -232,7 +232,7 @@ def _stream(tb, row0, H, rng, width=None):
     lanes = np.empty((W, t), cell)
     for b in range(len(blocks)):
         lanes[:, b * B:(b + 1) * B] = blocks[b][:t - b * B].T
-        blocks[b] = None                         # free as we go: the peak stays one record
+        blocks[b] = None                         # freed as the record fills: resident memory stays about one record
     begins = np.empty(n, np.int64)               # where each episode starts in its lane
     begins[1:] = ends[:-1]
     begins[first] = 0
