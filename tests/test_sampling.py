@@ -251,6 +251,45 @@ def test_joint_table_rows_sum_to_one():
     assert_allclose(J.sum(axis=1), 1.0, rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("seed, S, A, sparsity", [(0, 5, 3, 0.5), (1, 7, 2, 0.0), (2, 4, 4, 0.8)])
+def test_sampler_tables_hold_exactly_the_joint_law(seed, S, A, sparsity):
+    """The sampler builds its alias tables from the nonzeros of P (not from joint_table):
+    enumerating every slot's two outcomes (own with probability q/K, alias with (1-q)/K)
+    through the per-id tables gives back pi(a|s) P(s'|s,a) for every non-terminal s, and
+    the same for the forced-first-action tables P(s'|s,a); exact up to the alias rounding
+    bound K 2^-52 (derivations/sampling.md#transition-ids)."""
+    from refpg.sampling import _transition_tables
+    mdp, _ = mdp_with_terminals(seed, S=S, A=A, n_terminal=1, sparsity=sparsity)
+    pi = np.random.default_rng(seed).dirichlet(np.ones(A), size=S)
+    pi[0, 0] = 0.0                                   # an action of probability 0
+    pi[0] /= pi[0].sum()
+    tb = _transition_tables(mdp, pi, True)
+    K, K2, off = tb["columns"], tb["cond_columns"], tb["cond_offset"]
+
+    def law(slots, columns):
+        out = np.zeros((S, A, S))
+        for j in slots:
+            q = tb["thr"][j] - j % columns if j < off else tb["thr"][j] - (j - off) % columns
+            for tid, w in ((2 * j + 1, q), (2 * j, 1.0 - q)):
+                if w > 0:
+                    out[tb["s"][tid], tb["a"][tid], tb["s2"][tid]] += w / columns
+        return out
+
+    for s in range(S):
+        if mdp.terminal[s]:
+            assert np.all(tb["thr"][s * K:(s + 1) * K] == -1)     # never drawn from
+        else:
+            got = law(range(s * K, (s + 1) * K), K)
+            assert_allclose(got[s], pi[s][:, None] * mdp.P[s], rtol=0, atol=K * 2.0 ** -52)
+            assert got.sum() == pytest.approx(1.0, abs=1e-14)       # nothing leaks elsewhere
+    for s in range(S):
+        for a in range(A):
+            row = range(off + (s * A + a) * K2, off + (s * A + a + 1) * K2)
+            cond = law(row, K2)
+            assert_allclose(cond[s, a], mdp.P[s, a], rtol=0, atol=K2 * 2.0 ** -52)
+            assert cond.sum() == pytest.approx(1.0, abs=1e-14)
+
+
 @pytest.mark.parametrize("kwargs, exc, match", [
     (dict(n_episodes=0), ValueError, "n_episodes"),
     (dict(horizon=0), ValueError, "horizon"),
