@@ -34,8 +34,9 @@ from .transitions import Transitions
 from .collect import collect
 from .returns import gae, lambda_returns, reward_to_go, td_residuals
 # estimators and exact moments
-from .estimators import (off_policy_estimate, optimal_baseline, pseudo_loss,
-                         pseudo_loss_gradient, reinforce, reinforce_reward_to_go)
+from .estimators import (optimal_baseline, pseudo_loss, pseudo_loss_gradient, reinforce,
+                         reinforce_reward_to_go)
+from .off_policy import off_policy_estimate
 from .moments import dp_moments, enumerate_trajectories, exact_bias_and_covariance, exact_moments
 # natural gradient, identities, bounds, trust region
 from .natural import (exact_fisher, exact_fisher_vector_product, kl_max, kl_mean,

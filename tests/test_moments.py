@@ -9,17 +9,20 @@ Independent routes used here:
   tuples of trajectories;
 * at horizons enumeration cannot reach, DP means and variances against Monte Carlo
   with bounds from the DP covariance.
+
+The hypothesis strategy of small problems is shared with the estimator tests
+(tests/estimator_problems.py).
 """
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 from numpy.testing import assert_allclose
 from scipy.stats import chi2, norm
 
+from estimator_problems import problems
 from refpg import TabularSoftmaxPolicy, random_mdp, complex_step
 from refpg.batch import Batch
 from refpg.evaluation import evaluate_finite_horizon
-from refpg.policies import LinearSoftmaxPolicy
 from refpg.policy_gradient import exact_finite_horizon_gradient, finite_horizon_objective
 from refpg.sampling import sample_batch, sample_from_table
 from refpg import estimators as E
@@ -29,25 +32,6 @@ from refpg.moments import (EstimatorMoments, dp_moments, enumerate_trajectories,
 
 FIELDS = ("states", "actions", "rewards", "log_probs", "next_states", "terminated",
           "truncated", "mask")
-
-
-@st.composite
-def problems(draw, max_states=3, max_actions=3, max_horizon=4):
-    """Small random MDP (S <= 3, A <= 3, H <= 4), tabular or linear softmax policy, theta."""
-    seed = draw(st.integers(0, 2 ** 32 - 1))
-    S = draw(st.integers(1, max_states))
-    A = draw(st.integers(1, max_actions))
-    H = draw(st.integers(1, max_horizon))
-    gamma = draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))
-    n_terminal = draw(st.integers(0, S - 1))
-    kind = draw(st.sampled_from(["tabular", "linear"]))
-    rng = np.random.default_rng(seed)
-    mdp = random_mdp(rng, S, A, gamma=gamma, n_terminal=n_terminal,
-                     sparsity=draw(st.sampled_from([0.0, 0.5])), horizon=H)
-    policy = (TabularSoftmaxPolicy.for_mdp(mdp) if kind == "tabular"
-              else LinearSoftmaxPolicy(rng.standard_normal((S, A, 2))))
-    theta = policy.init_params(rng, scale=draw(st.sampled_from([0.3, 1.0, 2.0])))
-    return mdp, policy, theta, H
 
 
 def _state_at(batch):

@@ -1,7 +1,7 @@
 """refpg.verify.weights: the importance-weight verifier and its reference.
 
 Independent routes for the reference (W1)/(W2): a per-episode Python loop with
-``math.fsum`` written here, and ``refpg.estimators.log_importance_weights`` on
+``math.fsum`` written here, and ``refpg.off_policy.log_importance_weights`` on
 a batch sampled from a random MDP (the target's log-probabilities come from the
 policy, not from the batch). Tolerance: sums of at most 1000 log-ratios of size
 <= 1000 in different orders: ``1e-9`` absolute on log-weights (rounding bound
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from refpg.estimators import log_importance_weights as estimator_log_weights
+from refpg.off_policy import log_importance_weights as estimator_log_weights
 from refpg.mdp import random_mdp
 from refpg.policies import TabularSoftmaxPolicy
 from refpg.sampling import sample_batch

@@ -45,6 +45,7 @@ def _note(m):
 def checks():
     """Rows of this section: list of refpg.report.Check."""
     from .. import estimators as E
+    from .. import off_policy as OP
     from ..evaluation import evaluate_finite_horizon
     from ..moments import (dp_moments, exact_moments, exact_optimal_baseline,
                            time_indexed_gradient)
@@ -101,13 +102,13 @@ def checks():
     theta_b = theta + 0.7 * np.random.default_rng(2026).standard_normal(theta.size)
     pib = policy.probs_table(theta_b)
     for corr, est in (("trajectory", "reinforce"), ("per_decision", "reward_to_go")):
-        em = exact_moments(lambda b: E.off_policy_contributions(
+        em = exact_moments(lambda b: OP.off_policy_contributions(
             b, policy, theta, g, correction=corr, estimator=est), mdp, pib, per_episode=True,
             gradient=grad)
         rows.append(compare(SECTION, f"E[off-policy IS, {corr} (G6)]", "enumeration under pi_b",
                             "PG3", em.mean, grad, TOL, relative=True, note=_note(em)))
-    em = exact_moments(lambda b: E.off_policy_contributions(b, policy, theta, g,
-                                                            correction="first_order"),
+    em = exact_moments(lambda b: OP.off_policy_contributions(b, policy, theta, g,
+                                                             correction="first_order"),
                        mdp, pib, per_episode=True, gradient=grad)
     closed = time_indexed_gradient(mdp, policy, theta, behaviour=pib)
     rows.append(compare(SECTION, "E[off-policy first-order (G6)]", "enumeration under pi_b",
@@ -146,7 +147,7 @@ def checks():
     rows.append(compare(SECTION, "-grad pseudo-loss = estimator (G7)", "complex step",
                         "reward-to-go estimator", -cs,
                         E.reinforce_reward_to_go(batch, policy, theta, g), TOL, relative=True))
-    cs = complex_step(lambda t: E.importance_sampled_surrogate(batch, policy, t, c), theta)
+    cs = complex_step(lambda t: OP.importance_sampled_surrogate(batch, policy, t, c), theta)
     rows.append(compare(SECTION, "grad IS surrogate at theta_old (G7)", "complex step",
                         "on-policy estimator", cs,
                         E.reinforce_reward_to_go(batch, policy, theta, g), TOL, relative=True))
