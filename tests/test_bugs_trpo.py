@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse.linalg as spla
 
 from refpg.cg import conjugate_gradient
 from refpg.policies import LinearGaussianPolicy, TabularSoftmaxPolicy
@@ -17,17 +16,12 @@ from refpg.verify.trpo import (verify_cg, verify_fvp, verify_gaussian_fvp, verif
                                verify_surrogate_gradient)
 from refpg.verify.trpo_step import verify_trpo_step
 from refpg.verify.trpo_presets import preset_step
-
-H = 1e-30  # complex-step size: exact to rounding for analytic functions
+from trpo_references import (H, cg_scipy, cg_stale_Ap, cg_textbook, complex_step_gradient,
+                             kl_gradient, log_softmax, surrogate_vec)
 
 
 # --------------------------------------------------------------------------- independent helpers
-def log_softmax(z):
-    """Complex-safe log-softmax over the last axis (max taken on the real part)."""
-    m = np.max(np.real(z), axis=-1, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
-
-
+# (shared ones, written without refpg code, are in tests/trpo_references.py)
 def surrogate_loop(logits, states, actions, adv, old):
     """Ratio-form surrogate, one sample at a time with math (no refpg code)."""
     total = 0.0
@@ -37,34 +31,6 @@ def surrogate_loop(logits, states, actions, adv, old):
         lp = row[a] - m - math.log(math.fsum(math.exp(r - m) for r in row))
         total += math.exp(lp - o) * A
     return total / len(states)
-
-
-def surrogate_vec(logits, states, actions, adv, old):
-    return np.mean(np.exp(log_softmax(logits)[states, actions] - old) * adv)
-
-
-def complex_step_gradient(f):
-    """dL/dlogits by the complex step of a complex-safe value function."""
-    def grad(logits, states, actions, adv, old):
-        out = np.zeros(logits.shape)
-        for idx in np.ndindex(*logits.shape):
-            zc = logits.astype(complex)
-            zc[idx] += 1j * H
-            out[idx] = np.imag(f(zc, states, actions, adv, old)) / H
-        return out
-    return grad
-
-
-def kl_gradient(z_old, states):
-    """z -> grad_z mean_j KL(pi_old(.|s_j) || pi_z(.|s_j)) = mean_j (pi_z - pi_old) in row s_j."""
-    p_old = np.exp(log_softmax(z_old))
-
-    def g(z):
-        p = np.exp(log_softmax(z))
-        out = np.zeros(z.shape, dtype=complex)
-        np.add.at(out, states, (p - p_old)[states] / len(states))
-        return out
-    return g
 
 
 def fvp_double_backprop(logits, states, v, damping):
@@ -122,28 +88,6 @@ def gaussian_fvp_factory(m, bias, mean_over_dims=False, stale=None):
 def gaussian_fvp_refpg(theta, obs, v, damping):
     return LinearGaussianPolicy(obs.shape[1], 2, bias=True).fisher_vector_product(
         theta, v, obs) + damping * v
-
-
-def cg_textbook(Avp, b, n_iter):
-    x = np.zeros_like(b)
-    r = b.copy()
-    p = r.copy()
-    rr = r @ r
-    for _ in range(n_iter):
-        Ap = Avp(p)
-        alpha = rr / (p @ Ap)
-        x = x + alpha * p
-        r = r - alpha * Ap
-        rr_new = r @ r
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return x
-
-
-def cg_scipy(Avp, b, n_iter):
-    A = spla.LinearOperator((b.size, b.size), matvec=Avp, dtype=float)
-    x, _ = spla.cg(A, b, rtol=0.0, atol=0.0, maxiter=n_iter)
-    return x
 
 
 def cg_refpg(Avp, b, n_iter):
@@ -349,42 +293,13 @@ def _stale_fvp(logits, states, v, damping):
 
 
 def _cg_beta_swapped(Avp, b, n_iter):
-    x, r = np.zeros_like(b), b.copy()
-    p, rr = r.copy(), r @ r
-    for _ in range(n_iter):
-        Ap = Avp(p)
-        alpha = rr / (p @ Ap)
-        x, r = x + alpha * p, r - alpha * Ap
-        rr_new = r @ r
-        p = r + (rr / rr_new) * p          # BUG: r_old.r_old / r_new.r_new
-        rr = rr_new
-    return x
+    """BUG: beta = r_old.r_old / r_new.r_new (Fletcher-Reeves inverted)."""
+    return cg_textbook(Avp, b, n_iter, beta=lambda rr_old, rr_new: rr_old / rr_new)
 
 
 def _cg_beta_one(Avp, b, n_iter):
-    x, r = np.zeros_like(b), b.copy()
-    p, rr = r.copy(), r @ r
-    for _ in range(n_iter):
-        Ap = Avp(p)
-        alpha = rr / (p @ Ap)
-        x, r = x + alpha * p, r - alpha * Ap
-        rr = r @ r
-        p = r + (rr / rr) * p              # BUG seen in public code: beta = r.r / r.r = 1
-    return x
-
-
-def _cg_stale_Ap(Avp, b, n_iter):
-    x, r = np.zeros_like(b), b.copy()
-    p, rr = r.copy(), r @ r
-    Ap = Avp(p)
-    for _ in range(n_iter):
-        alpha = rr / (p @ Ap)
-        x, r = x + alpha * p, r - alpha * Ap
-        rr_new = r @ r
-        Ap_next = Avp(p)                   # BUG: A p computed before p is updated
-        p = r + (rr_new / rr) * p
-        rr, Ap = rr_new, Ap_next
-    return x
+    """BUG seen in public code: beta = r.r / r.r = 1 (r_new.r_new / r_new.r_new)."""
+    return cg_textbook(Avp, b, n_iter, beta=lambda rr_old, rr_new: rr_new / rr_new)
 
 
 BUGS = [
@@ -416,7 +331,7 @@ BUGS = [
      lambda: verify_gaussian_fvp(gaussian_fvp_factory(2, True, stale=0.2))),
     ("cg: beta with r_old.r_old / r_new.r_new", lambda: verify_cg(_cg_beta_swapped)),
     ("cg: beta = r.r / r.r = 1", lambda: verify_cg(_cg_beta_one)),
-    ("cg: alpha uses A p computed before p was updated", lambda: verify_cg(_cg_stale_Ap)),
+    ("cg: alpha uses A p computed before p was updated", lambda: verify_cg(cg_stale_Ap)),
     ("step: sqrt(delta / xFx) without the 2", lambda: verify_trpo_step(make_step(bug="no_factor_2"))),
     ("step: ratio inverted", lambda: verify_trpo_step(make_step(bug="ratio_inverted"))),
     ("step: old log-probs not detached (g = 0)",

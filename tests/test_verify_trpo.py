@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import scipy.sparse.linalg as spla
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,64 +21,18 @@ from refpg.verify.trpo_step import verify_trpo_step
 from refpg.verify.trpo_presets import (config_departures, get_preset, preset_names,
                                        preset_step)
 from refpg.verify.vectors import to_json, vector
-
-H = 1e-30
-
-
-def lsm(z):
-    m = np.max(np.real(z), axis=-1, keepdims=True)
-    return z - m - np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
-
-
-def surrogate(z, s, a, A, o):
-    return np.mean(np.exp(lsm(z)[s, a] - o) * A)
-
-
-def cs_grad(f):
-    def g(z, s, a, A, o):
-        out = np.zeros(z.shape)
-        for idx in np.ndindex(*z.shape):
-            zc = z.astype(complex)
-            zc[idx] += 1j * H
-            out[idx] = np.imag(f(zc, s, a, A, o)) / H
-        return out
-    return g
-
-
-def dense_fisher(z, states):
-    """Hessian of mean_j KL(pi_old || pi_z) at z_old: complex step of the KL gradient, one
-    column per unit vector (no refpg code)."""
-    S, A = z.shape
-    p0 = np.exp(lsm(z))
-
-    def grad(zz):
-        p = np.exp(lsm(zz))
-        out = np.zeros((S, A), dtype=complex)
-        np.add.at(out, states, (p - p0)[states] / len(states))
-        return out.ravel()
-    cols = [np.imag(grad(z + 1j * H * e.reshape(S, A))) / H for e in np.eye(S * A)]
-    return np.array(cols).T
-
-
-def cg_loop(Avp, b, n):
-    x, r = np.zeros_like(b), b.copy()
-    p, rr = r.copy(), r @ r
-    for _ in range(n):
-        Ap = Avp(p)
-        al = rr / (p @ Ap)
-        x, r = x + al * p, r - al * Ap
-        rn = r @ r
-        p, rr = r + rn / rr * p, rn
-    return x
+from trpo_references import (cg_scipy, cg_stale_Ap, cg_textbook, complex_step_gradient,
+                             dense_fisher, log_softmax, surrogate_vec)
 
 
 # --------------------------------------------------------------------------- surrogate
 def test_surrogate_sign_and_form_options():
-    assert verify_surrogate(lambda *a: -surrogate(*a), sign="loss").passed
-    logp_form = lambda z, s, a, A, o: np.mean(lsm(z)[s, a] * A)     # noqa: E731
+    assert verify_surrogate(lambda *a: -surrogate_vec(*a), sign="loss").passed
+    logp_form = lambda z, s, a, A, o: np.mean(log_softmax(z)[s, a] * A)    # noqa: E731
     assert verify_surrogate(logp_form, form="log_prob").passed
     assert not verify_surrogate(logp_form).passed
-    rep = verify_surrogate_gradient(cs_grad(logp_form), form="log_prob", sign="objective")
+    rep = verify_surrogate_gradient(complex_step_gradient(logp_form), form="log_prob",
+                                    sign="objective")
     assert rep.passed and rep.departures, str(rep)
 
 
@@ -87,8 +40,9 @@ def test_surrogate_sign_and_form_options():
 @settings(max_examples=6, deadline=None)
 def test_correct_surrogate_and_gradient_pass_for_any_battery_seed(seed):
     # independent routes: a vectorised NumPy value and its complex-step gradient
-    assert verify_surrogate(surrogate, seed=seed).passed
-    assert verify_surrogate_gradient(cs_grad(surrogate), seed=seed, n_random=4).passed
+    assert verify_surrogate(surrogate_vec, seed=seed).passed
+    assert verify_surrogate_gradient(complex_step_gradient(surrogate_vec), seed=seed,
+                                     n_random=4).passed
 
 
 # --------------------------------------------------------------------------- FVP
@@ -146,8 +100,7 @@ def test_cg_reference_against_scipy_and_exact_solution():
     A = vt._spd(rng, 8, 50.0)
     b = rng.standard_normal(8)
     runs = vt._cg_runs(A, b, 8, 0.0, 2.0 ** -52, 0, 2)
-    op = spla.LinearOperator((8, 8), matvec=lambda v: A @ v, dtype=float)
-    x_scipy, _ = spla.cg(op, b, rtol=0.0, atol=0.0, maxiter=8)
+    x_scipy = cg_scipy(lambda v: A @ v, b, 8)
     # 8 iterations of CG in dimension 8 solve the system (exact arithmetic); kappa = 50
     np.testing.assert_allclose(runs[0], x_scipy, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(runs[0], np.linalg.solve(A, b), rtol=1e-9)
@@ -156,10 +109,7 @@ def test_cg_reference_against_scipy_and_exact_solution():
 @given(st.integers(0, 2 ** 16))
 @settings(max_examples=10, deadline=None)
 def test_independent_cgs_pass_for_any_battery_seed(seed):
-    def scipy_cg(Avp, b, n):
-        op = spla.LinearOperator((b.size, b.size), matvec=Avp, dtype=float)
-        return spla.cg(op, b, rtol=0.0, atol=0.0, maxiter=n)[0]
-    for fn in (cg_loop, scipy_cg):
+    for fn in (cg_textbook, cg_scipy):
         rep = verify_cg(fn, seed=seed)
         assert rep.passed, str(rep)
 
@@ -181,35 +131,14 @@ def test_float32_cg_passes_only_at_float32_precision():
 
 
 def test_residual_tol_option_reproduces_the_peers_early_stop():
-    def peer_cg(Avp, b, n, tol=1e-10):        # baselines/common/cg.py: break if r.r < tol
-        x, r = np.zeros_like(b), b.copy()
-        p, rr = r.copy(), r @ r
-        for _ in range(n):
-            Ap = Avp(p)
-            al = rr / (p @ Ap)
-            x, r = x + al * p, r - al * Ap
-            rn = r @ r
-            p, rr = r + rn / rr * p, rn
-            if rr < tol:
-                break
-        return x
+    def peer_cg(Avp, b, n):                   # baselines/common/cg.py: break if r.r < tol
+        return cg_textbook(Avp, b, n, residual_tol=1e-10)
     assert verify_cg(peer_cg, residual_tol=1e-10).passed
     assert not verify_cg(peer_cg).passed        # stops early where the battery asks for n
 
 
 def test_cg_shrinks_iterations_and_dimension():
-    def stale_Ap(Avp, b, n):                    # alpha uses A p of the previous direction
-        x, r = np.zeros_like(b), b.copy()
-        p, rr = r.copy(), r @ r
-        Ap = Avp(p)
-        for _ in range(n):
-            al = rr / (p @ Ap)
-            x, r = x + al * p, r - al * Ap
-            rn = r @ r
-            Ap_next = Avp(p)
-            p, rr, Ap = r + rn / rr * p, rn, Ap_next
-        return x
-    rep = verify_cg(stale_Ap)
+    rep = verify_cg(cg_stale_Ap)                # alpha uses A p of the previous direction
     assert not rep.passed and rep.shrunk_from, str(rep)
     # the smallest system on which the bug shows: two iterations in two dimensions
     assert rep.inputs["n_iter"] == 2 and np.asarray(rep.inputs["b"]).size == 2, str(rep)
@@ -221,7 +150,7 @@ def _batch(seed, S=4, A=3, M=20):
     z = rng.standard_normal((S, A))
     states = rng.integers(0, S, M)
     actions = rng.integers(0, A, M)
-    return z, states, actions, rng.standard_normal(M), lsm(z)[states, actions]
+    return z, states, actions, rng.standard_normal(M), log_softmax(z)[states, actions]
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -234,7 +163,7 @@ def test_accepted_steps_satisfy_the_preset_kl_rule(name):
         step = preset_step(z, s, a, A, old, 0.05, pre, rng=np.random.default_rng(seed))
         if not step.accepted or not rule.check_kl or not pre.config.line_search:
             continue
-        lp0, lp1 = lsm(z), lsm(step.theta.reshape(z.shape))
+        lp0, lp1 = log_softmax(z), log_softmax(step.theta.reshape(z.shape))
         if pre.config.kl_direction == "old_new":
             kl = np.mean(np.sum(np.exp(lp0) * (lp0 - lp1), axis=1)[s])
         else:
@@ -260,9 +189,9 @@ def test_modular_rl_accepts_steps_outside_the_trust_region_on_the_battery():
     for case in vts._step_cases(0.01, 0, 6, pre):
         x = case.inputs
         z, s, a = x["logits"], x["states"], x["actions"]
-        step = preset_step(z, s, a, x["advantages"], lsm(z)[s, a], x["max_kl"], pre)
+        step = preset_step(z, s, a, x["advantages"], log_softmax(z)[s, a], x["max_kl"], pre)
         if step.accepted:
-            lp0, lp1 = lsm(z), lsm(step.theta.reshape(z.shape))
+            lp0, lp1 = log_softmax(z), log_softmax(step.theta.reshape(z.shape))
             kl = np.mean(np.sum(np.exp(lp0) * (lp0 - lp1), axis=1)[s])
             worst = max(worst, kl / x["max_kl"])
     assert worst > 1.0      # KL never checked (modular_rl#29): the bound is violated
@@ -448,7 +377,7 @@ def test_golden_step_vectors_agree_with_an_independent_step():
         x = {k: np.asarray(val) for k, val in vec["inputs"].items()}
         z, s, a, A, old, delta = (x["logits"], x["states"], x["actions"], x["advantages"],
                                   x["old_log_probs"], float(x["max_kl"]))
-        g = cs_grad(surrogate)(z, s, a, A, old).ravel()
+        g = complex_step_gradient(surrogate_vec)(z, s, a, A, old).ravel()
         F = dense_fisher(z, s)
         nat = np.linalg.lstsq(F, g, rcond=1e-12)[0]
         full = math.sqrt(2 * delta / (nat @ F @ nat)) * nat
@@ -456,15 +385,17 @@ def test_golden_step_vectors_agree_with_an_independent_step():
         for k in range(11):
             f = 0.5 ** k
             znew = z + f * full.reshape(z.shape)
-            lp0, lp1 = lsm(z), lsm(znew)
+            lp0, lp1 = log_softmax(z), log_softmax(znew)
             kl = np.mean(np.sum(np.exp(lp0) * (lp0 - lp1), axis=1)[s])
-            if kl <= delta and surrogate(znew, s, a, A, old) > surrogate(z, s, a, A, old):
+            L_new, L_old = surrogate_vec(znew, s, a, A, old), surrogate_vec(z, s, a, A, old)
+            if kl <= delta and L_new > L_old:
                 out, frac = znew, f
                 break
         e = vec["expected"]
         assert frac == e["step_fraction"], vec["name"]
         # lstsq vs CG to rtol 1e-10 on the natural gradient: agreement to ~1e-9
-        np.testing.assert_allclose(lsm(out), np.asarray(e["new_log_probs"]), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(log_softmax(out), np.asarray(e["new_log_probs"]), rtol=0,
+                                   atol=1e-8)
 
 
 def test_vector_helper_roundtrip_for_a_step_vector():
