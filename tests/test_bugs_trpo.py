@@ -12,7 +12,8 @@ import pytest
 from refpg.cg import conjugate_gradient
 from refpg.policies import LinearGaussianPolicy, TabularSoftmaxPolicy
 from refpg.surrogate import SampledSurrogate
-from refpg.verify.trpo import (verify_cg, verify_fvp, verify_gaussian_fvp, verify_surrogate,
+from refpg.verify.cg import verify_cg
+from refpg.verify.trpo import (verify_fvp, verify_gaussian_fvp, verify_surrogate,
                                verify_surrogate_gradient)
 from refpg.verify.trpo_step import verify_trpo_step
 from refpg.verify.trpo_presets import preset_step

@@ -1,7 +1,8 @@
 """V2 trust-region verifiers: each reference is checked against an independent route
 (dense linear algebra, complex step, scipy, closed forms), correct user code passes for
 every seed of the battery (no flaky tolerance), broken user code gives a failed report,
-presets carry the peers' values, golden vectors regenerate bit-identically."""
+presets carry the peers' values, golden vectors regenerate bit-identically. The CG
+verifier's own tests are in tests/test_verify_cg.py."""
 import json
 import math
 
@@ -13,16 +14,17 @@ from hypothesis import strategies as st
 from refpg.linesearch import AcceptanceRule
 from refpg.policies import TabularSoftmaxPolicy
 from refpg.trpo import TRPOConfig
+from refpg.verify import cg as vc
 from refpg.verify import trpo as vt
 from refpg.verify import trpo_step as vts
-from refpg.verify.trpo import (verify_cg, verify_fvp, verify_gaussian_fvp, verify_surrogate,
+from refpg.verify.cg import verify_cg
+from refpg.verify.trpo import (verify_fvp, verify_gaussian_fvp, verify_surrogate,
                                verify_surrogate_gradient)
 from refpg.verify.trpo_step import verify_trpo_step
 from refpg.verify.trpo_presets import (config_departures, get_preset, preset_names,
                                        preset_step)
 from refpg.verify.vectors import to_json, vector
-from trpo_references import (cg_scipy, cg_stale_Ap, cg_textbook, complex_step_gradient,
-                             dense_fisher, log_softmax, surrogate_vec)
+from trpo_references import complex_step_gradient, dense_fisher, log_softmax, surrogate_vec
 
 
 # --------------------------------------------------------------------------- surrogate
@@ -92,56 +94,6 @@ def test_gaussian_fvp_against_the_closed_form_fisher_matrix():
     rep = verify_gaussian_fvp(dense, act_dim=2, bias=True)
     assert rep.passed, str(rep)
     assert not verify_gaussian_fvp(dense, act_dim=2, bias=False).passed   # layout mismatch
-
-
-# --------------------------------------------------------------------------- CG
-def test_cg_reference_against_scipy_and_exact_solution():
-    rng = np.random.default_rng(0)
-    A = vt._spd(rng, 8, 50.0)
-    b = rng.standard_normal(8)
-    runs = vt._cg_runs(A, b, 8, 0.0, 2.0 ** -52, 0, 2)
-    x_scipy = cg_scipy(lambda v: A @ v, b, 8)
-    # 8 iterations of CG in dimension 8 solve the system (exact arithmetic); kappa = 50
-    np.testing.assert_allclose(runs[0], x_scipy, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(runs[0], np.linalg.solve(A, b), rtol=1e-9)
-
-
-@given(st.integers(0, 2 ** 16))
-@settings(max_examples=10, deadline=None)
-def test_independent_cgs_pass_for_any_battery_seed(seed):
-    for fn in (cg_textbook, cg_scipy):
-        rep = verify_cg(fn, seed=seed)
-        assert rep.passed, str(rep)
-
-
-def test_float32_cg_passes_only_at_float32_precision():
-    def cg32(Avp, b, n):
-        b = b.astype(np.float32)
-        x, r = np.zeros_like(b), b.copy()
-        p, rr = r.copy(), r @ r
-        for _ in range(n):
-            Ap = Avp(p).astype(np.float32)
-            al = rr / (p @ Ap)
-            x, r = x + al * p, r - al * Ap
-            rn = r @ r
-            p, rr = r + rn / rr * p, rn
-        return x
-    assert verify_cg(cg32, precision="float32").passed
-    assert not verify_cg(cg32).passed
-
-
-def test_residual_tol_option_reproduces_the_peers_early_stop():
-    def peer_cg(Avp, b, n):                   # baselines/common/cg.py: break if r.r < tol
-        return cg_textbook(Avp, b, n, residual_tol=1e-10)
-    assert verify_cg(peer_cg, residual_tol=1e-10).passed
-    assert not verify_cg(peer_cg).passed        # stops early where the battery asks for n
-
-
-def test_cg_shrinks_iterations_and_dimension():
-    rep = verify_cg(cg_stale_Ap)                # alpha uses A p of the previous direction
-    assert not rep.passed and rep.shrunk_from, str(rep)
-    # the smallest system on which the bug shows: two iterations in two dimensions
-    assert rep.inputs["n_iter"] == 2 and np.asarray(rep.inputs["b"]).size == 2, str(rep)
 
 
 # --------------------------------------------------------------------------- the step
@@ -355,7 +307,7 @@ def test_config_departures_follow_the_configuration():
 
 
 # --------------------------------------------------------------------------- golden vectors
-GENERATORS = [vt.golden_surrogate, vt.golden_fvp, vt.golden_gaussian_fvp, vt.golden_cg,
+GENERATORS = [vt.golden_surrogate, vt.golden_fvp, vt.golden_gaussian_fvp, vc.golden_cg,
               vts.golden_trpo_step]
 
 

@@ -27,7 +27,7 @@ VERIFIERS = {
     "surrogate_gradient": "refpg.verify.trpo:verify_surrogate_gradient",
     "fisher_vector_product": "refpg.verify.trpo:verify_fvp",
     "gaussian_fisher_vector_product": "refpg.verify.trpo:verify_gaussian_fvp",
-    "conjugate_gradient": "refpg.verify.trpo:verify_cg",
+    "conjugate_gradient": "refpg.verify.cg:verify_cg",
     "trpo_step": "refpg.verify.trpo_step:verify_trpo_step",
     "gradient": "refpg.verify.gradient:verify_gradient_cli",
 }
@@ -43,7 +43,7 @@ GOLDEN = {
     "surrogate": "refpg.verify.trpo:golden_surrogate",
     "fisher_vector_product": "refpg.verify.trpo:golden_fvp",
     "gaussian_fisher_vector_product": "refpg.verify.trpo:golden_gaussian_fvp",
-    "conjugate_gradient": "refpg.verify.trpo:golden_cg",
+    "conjugate_gradient": "refpg.verify.cg:golden_cg",
     "trpo_step": "refpg.verify.trpo_step:golden_trpo_step",
 }
 
