@@ -3,7 +3,7 @@
 Infinite horizon, by linear solves (derivations/evaluation.md):
 
     V   = (I - gamma P_pi)^{-1} r_pi                                   (E1)
-    Q   = r + gamma P V,   A = Q - V                                   (E2)
+    Q   = r + gamma P V,   A = Q - V = sum_a' pi(a') (Q(., a) - Q(., a'))  (E2)
     eta = rho0 . V                                                     (E3)
     rho = (I - gamma P_pi^T)^{-1} rho0,  sum_s rho(s) = 1/(1-gamma)    (E4)
     d   = (1 - gamma) rho                                              (E5)
@@ -21,7 +21,11 @@ tests), by the variance Bellman equation:
     Var[G] = rho0 . W + rho0 . (V - eta)^2                                    (E11)
 
 Every routine accepts a ``complex128`` policy table so that complex-step
-derivatives of ``eta`` reach machine precision.
+derivatives of ``eta`` reach machine precision. ``A`` is computed by the
+pairwise form of (E2), which is exact to rounding relative to ``|Q|`` times the
+probability of the other actions: ``Q - V`` cancels when one action has
+probability close to 1, and the advantage of that action is then lost
+(derivations/evaluation.md#policy-evaluation).
 
 ``gamma = 1`` without a horizon (episodic MDPs) solves on the non-terminal
 states only; ``rho`` is then the expected number of visits (zero on terminal
@@ -42,7 +46,7 @@ from .validation import as_float_array, check_positive_int, check_probabilities
 __all__ = ["Evaluation", "FiniteHorizonEvaluation", "check_policy_table",
            "policy_transition", "policy_reward", "evaluate", "state_values",
            "action_values", "advantages", "expected_return", "discounted_visitation",
-           "evaluate_finite_horizon", "ReturnMoments", "return_moments"]
+           "evaluate_finite_horizon", "ReturnMoments", "return_moments", "centred_action_values"]
 
 
 def _check_mdp(mdp):
@@ -141,7 +145,7 @@ def evaluate(mdp, pi):
         rho[term] = (mdp.rho0[term] + gamma * (rho[live] @ P_pi[np.ix_(live, term)])) \
             / (1.0 - gamma)
     Q = mdp.r + gamma * (mdp.P @ V)
-    A = Q - V[:, None]
+    A = centred_action_values(Q, pi)
     eta = mdp.rho0 @ V
     if gamma < 1.0:
         d = (1.0 - gamma) * rho
@@ -149,6 +153,22 @@ def evaluate(mdp, pi):
         length = np.sum(rho)
         d = rho / length if np.real(length) > 0 else np.zeros_like(rho)
     return Evaluation(V=V, Q=Q, A=A, eta=eta, rho=rho, d=d)
+
+
+def centred_action_values(Q, pi):
+    """``A(., a) = sum_a' pi(a') (Q(., a) - Q(., a'))``, i.e. ``Q - sum_a' pi Q``: ``Q.shape``.
+
+    ``Q: (..., S, A)``, ``pi: (S, A)`` or ``(..., S, A)`` (broadcast). The pairwise
+    form (E2) has no cancellation: each term is a difference of action values
+    times the probability of the *other* action, so when ``pi(a) -> 1`` the
+    advantage ``(1 - pi(a)) (Q(a) - Q(a'))`` of ``a`` keeps its relative
+    accuracy, which ``Q - V`` loses (``V`` rounds to ``Q(a)``). Complex-safe.
+    derivations/evaluation.md#policy-evaluation
+    """
+    out = np.empty(np.broadcast_shapes(Q.shape, pi.shape), dtype=np.result_type(Q, pi))
+    for a in range(Q.shape[-1]):
+        out[..., a] = np.einsum("...b,...b->...", pi, Q[..., a:a + 1] - Q)
+    return out
 
 
 def _live_states(mdp, pi):
@@ -189,7 +209,7 @@ def action_values(mdp, pi):
 
 
 def advantages(mdp, pi):
-    """``A_pi = Q_pi - V_pi: (S, A)`` by (E2). derivations/evaluation.md#policy-evaluation"""
+    """``A_pi = Q_pi - V_pi: (S, A)`` by (E2), in its pairwise form (no cancellation). derivations/evaluation.md#policy-evaluation"""
     return evaluate(mdp, pi).A
 
 
@@ -253,7 +273,8 @@ def evaluate_finite_horizon(mdp, pi, horizon=None):
         p[t + 1] = np.einsum("s,sa,sat->t", p[t], pis[t], mdp.P)
     rho = np.einsum("t,ts->s", mdp.gamma ** np.arange(H), p)
     J = mdp.rho0 @ V[0]
-    return FiniteHorizonEvaluation(V=V, Q=Q, A=Q - V[:H, :, None], J=J, p=p, rho=rho)
+    return FiniteHorizonEvaluation(V=V, Q=Q, A=centred_action_values(Q, pis), J=J, p=p,
+                                   rho=rho)
 
 
 @dataclass(frozen=True)

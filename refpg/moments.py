@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .batch import Batch
-from .evaluation import check_policy_table, evaluate_finite_horizon
+from .evaluation import centred_action_values, check_policy_table, evaluate_finite_horizon
 from .mdp import FiniteMDP
 from .policies.base import SoftmaxPolicy
 from .policy_gradient import exact_finite_horizon_gradient
@@ -299,7 +299,7 @@ def time_indexed_gradient(mdp, policy, theta, horizon=None, *, weighting="discou
     pib = pi if behaviour is None else _real_table(mdp, behaviour, "behaviour")
     fh = evaluate_finite_horizon(mdp, pib, H)
     w = mdp.gamma ** np.arange(H) if weighting == "discounted" else np.ones(H)
-    Qbar = fh.Q - np.einsum("sa,tsa->ts", pi, fh.Q)[:, :, None]
+    Qbar = centred_action_values(fh.Q, pi)       # Q^b - sum_a pi_theta Q^b, no cancellation
     cot = np.einsum("t,ts,sa,tsa->sa", w, fh.p, pi, Qbar)
     return policy.vjp_table(theta, cot)
 

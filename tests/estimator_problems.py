@@ -69,3 +69,41 @@ def mc_problem():
     policy = TabularSoftmaxPolicy.for_mdp(mdp)
     theta = policy.init_params(np.random.default_rng(22), scale=1.0)
     return mdp, policy, theta
+
+
+def decimal_gradient(mdp, theta, horizon, digits=60):
+    """``grad J_H`` of a tabular softmax policy in ``digits``-digit decimal arithmetic.
+
+    Brute force over every trajectory (``rho0``, ``P``, ``r`` read exactly from their
+    float64 values): ``sum_tau p(tau) R(tau) sum_t (e_{a_t} - pi_{s_t})`` (G1-G2), with
+    ``pi`` the softmax of ``theta`` computed with ``Decimal.exp``. No refpg code and
+    no float64 rounding: the reference for near-deterministic policies, where float64
+    routes lose the advantage of the likely action to cancellation. Tiny MDPs only
+    (``(S A)^H`` trajectories per start state); terminal states are not modelled.
+    """
+    import itertools
+    from decimal import Decimal, localcontext
+
+    S, A = mdp.n_states, mdp.n_actions
+    with localcontext() as ctx:
+        ctx.prec = digits
+        D = lambda x: Decimal(float(x))                                     # noqa: E731
+        z = [[D(theta[s * A + a]) for a in range(A)] for s in range(S)]
+        pi = [[z[s][a].exp() / sum(z[s][b].exp() for b in range(A)) for a in range(A)]
+              for s in range(S)]
+        grad = [Decimal(0)] * (S * A)
+        for s0 in range(S):
+            for seq in itertools.product(range(A), range(S), repeat=horizon):
+                states = [s0] + [seq[2 * i + 1] for i in range(horizon)]
+                acts = [seq[2 * i] for i in range(horizon)]
+                p = D(mdp.rho0[s0])
+                for t in range(horizon):
+                    p *= pi[states[t]][acts[t]] * D(mdp.P[states[t], acts[t], states[t + 1]])
+                if p == 0:
+                    continue
+                R = sum(D(mdp.gamma) ** t * D(mdp.r[states[t], acts[t]]) for t in range(horizon))
+                for t in range(horizon):
+                    s, a = states[t], acts[t]
+                    for b in range(A):
+                        grad[s * A + b] += p * R * ((1 if b == a else 0) - pi[s][b])
+        return np.array([float(g) for g in grad])

@@ -320,3 +320,22 @@ def test_dp_results_are_float64_records():
     assert_allclose(m.covariance, m.covariance.T, rtol=0, atol=0)
     assert np.all(np.linalg.eigvalsh(m.covariance) >= -1e-14)
     assert isinstance(enumerate_trajectories(mdp, policy.probs_table(theta))[0], Batch)
+
+
+@pytest.mark.parametrize("scale", [10.0, 30.0])
+def test_dp_and_closed_form_means_keep_relative_accuracy_for_near_deterministic_policies(scale):
+    # logit gaps of 2 * scale (probabilities 1 - e^-60 at scale 30); reference: 60-digit
+    # decimal enumeration (tests/estimator_problems.py). The DP mean goes through the score
+    # table (1 - pi_a by expm1) and the closed form through centred action values; both
+    # to 1e-12 of the gradient's norm (float64 rounding, measured ~1e-15).
+    from estimator_problems import decimal_gradient
+
+    mdp = random_mdp(np.random.default_rng(1), 2, 2, gamma=0.9, horizon=3)
+    policy = TabularSoftmaxPolicy.for_mdp(mdp)
+    theta = scale * np.array([1.0, -1.0, -0.8, 0.9])
+    want = decimal_gradient(mdp, theta, 3)
+    tol = 1e-12 * np.linalg.norm(want)
+    assert_allclose(time_indexed_gradient(mdp, policy, theta), want, rtol=0, atol=tol)
+    for estimator in ("reinforce", "reward_to_go"):
+        m = dp_moments(mdp, policy, theta, estimator=estimator)
+        assert_allclose(m.mean, want, rtol=0, atol=tol, err_msg=estimator)

@@ -363,6 +363,23 @@ def test_tables_agree_with_per_state_calls(name):
     np.testing.assert_allclose(policy.vjp_table(theta, c), ref, rtol=1e-13, atol=1e-15)
 
 
+def test_score_table_keeps_relative_accuracy_for_near_deterministic_rows():
+    # tabular scores are e_a - pi_s; for the likely action the entry 1 - pi_a = e^-40 must
+    # not round to 0 (J_a - pi.J would). Reference: 60-digit decimal softmax; each entry
+    # to 1e-14 relative (float64 log-softmax and expm1: a few ulps).
+    policy = TabularSoftmaxPolicy(2, 3)
+    z = np.array([[40.0, 0.0, -3.0], [0.5, -45.0, 44.0]])
+    G = policy.grad_log_prob_table(z.ravel())
+    for s in range(2):
+        _, p = _decimal_log_softmax(z[s])
+        with localcontext() as ctx:
+            ctx.prec = 60
+            want = np.array([[float((1 if b == a else 0) - p[b]) for b in range(3)]
+                             for a in range(3)])
+        np.testing.assert_allclose(G[s][:, 3 * s:3 * s + 3], want, rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(np.delete(G[s], np.s_[3 * s:3 * s + 3], axis=1), 0.0)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_batches_of_any_shape_match_flat_batches(name):
     policy, obs = _make(name)

@@ -8,6 +8,8 @@ vector-Jacobian-product form (PG2). MDPs and parameters come from
 refpg.strategies, with gamma up to 0.99, gamma = 1 episodic, and finite horizons
 with gamma = 1; plus every case of the hard-case registry.
 """
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -177,3 +179,35 @@ def test_gradient_ascent_direction_increases_eta(data):
     t = 1e-4 / np.sqrt(gg)
     # eta(theta + t g) - eta(theta) = t |g|^2 + O(t^2): first order dominates for small t
     assert eta(mdp, policy, theta + t * g) > eta(mdp, policy, theta)
+
+
+@pytest.mark.parametrize("scale", [10.0, 20.0, 30.0])
+def test_exact_gradients_keep_relative_accuracy_for_near_deterministic_policies(scale):
+    # logit gaps of 2 * scale: the likely action's probability is 1 - e^-(2 scale), and its
+    # advantage (1 - pi) (Q_a - Q_b) vanishes in Q - V (V rounds to Q_a). The reference is
+    # a 60-digit decimal enumeration of every trajectory (tests/estimator_problems.py), so
+    # 1e-12 of the gradient's norm is float64 rounding with a wide margin (measured ~2e-15).
+    from estimator_problems import decimal_gradient
+    from refpg import random_mdp
+
+    mdp = random_mdp(np.random.default_rng(1), 2, 2, gamma=0.9, horizon=3)
+    policy = TabularSoftmaxPolicy.for_mdp(mdp)
+    theta = scale * np.array([1.0, -1.0, -0.8, 0.9])
+    want = decimal_gradient(mdp, theta, 3)
+    got = exact_finite_horizon_gradient(mdp, policy, theta)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.linalg.norm(want))
+
+
+def test_exact_policy_gradient_of_a_near_deterministic_bandit_is_the_closed_form():
+    # one state, gamma = 1/2, r = (1, 2), pi = (1 - delta, delta): eta = (1 + delta) / (1 - gamma),
+    # so d eta / d z = pi_0 pi_1 (r_1 - r_0) / (1 - gamma) (-1, 1) = 2 delta (1 - delta) (-1, 1),
+    # with delta = 1 / (1 + e^40) computed in closed form. Q - V would give 0 for action 0.
+    mdp = FiniteMDP(P=np.ones((1, 2, 1)), r=[[1.0, 2.0]], rho0=[1.0], gamma=0.5)
+    policy = TabularSoftmaxPolicy.for_mdp(mdp)
+    theta = np.array([40.0, 0.0])
+    delta = math.exp(-40.0) / (1.0 + math.exp(-40.0))
+    want = 2.0 * delta * (1.0 - delta) * np.array([-1.0, 1.0])
+    np.testing.assert_allclose(exact_policy_gradient(mdp, policy, theta), want, rtol=1e-14)
+    A = evaluate(mdp, policy.probs_table(theta)).A
+    # A(., 0) = pi_1 (Q_0 - Q_1) = -delta; A(., 1) = pi_0 (Q_1 - Q_0) = 1 - delta
+    np.testing.assert_allclose(A, [[-delta, 1.0 - delta]], rtol=1e-14)

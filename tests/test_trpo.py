@@ -157,13 +157,18 @@ def test_no_line_search_takes_the_full_step_and_zero_gradient_takes_none():
     st_ = trpo_step_exact(mdp, policy, theta, TRPOConfig(line_search=False, max_kl=0.5))
     assert st_.accepted and st_.line_search is None
     assert_allclose(st_.theta, theta + st_.full_step, rtol=0, atol=0)
-    # a one-action MDP: F = 0 and the gradient is rounding noise (~1e-16); the
-    # step-length denominator x^T F x = 0 is caught, no division, no step
+    # a one-action MDP: every advantage is exactly 0 (pairwise form, evaluation.md), so the
+    # exact gradient is exactly zero and no step is taken
     rng = np.random.default_rng(0)
     mdp1 = random_mdp(rng, 3, 1, gamma=0.9)
     pol1 = TabularSoftmaxPolicy.for_mdp(mdp1)
     th1 = pol1.init_params(rng)
     st_ = trpo_step_exact(mdp1, pol1, th1)
+    assert not st_.accepted and "exactly zero" in st_.reason
+    assert np.array_equal(st_.theta, th1) and st_.step_length == 0.0
+    # F = 0 with a gradient of rounding size (~1e-16, as Q - V used to give here): the
+    # step-length denominator x^T F x = 0 is caught, no division, no step
+    st_ = trpo_step(th1, np.full(3, 1e-16), lambda v: 0.0 * v, lambda t: 0.0, lambda t: 0.0)
     assert not st_.accepted and "no step" in st_.reason
     assert np.array_equal(st_.theta, th1) and st_.step_length == 0.0
     # an exactly zero gradient: no CG at all

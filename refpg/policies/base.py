@@ -294,9 +294,14 @@ class SoftmaxPolicy(Policy):
         """
         states = self._all_states()
         theta = self.check_theta(theta)
-        pi = np.exp(_log_softmax(self._logits(theta, states)))
+        logp = _log_softmax(self._logits(theta, states))
         J = self.logits_jacobian(theta, states)
-        return J - np.einsum("sa,sad->sd", pi, J)[:, None, :]
+        # e_a - pi_s row by row, with 1 - pi_a as -expm1(log pi_a) (as in grad_log_prob):
+        # J_a - pi.J cancels when pi_a is close to 1
+        E = -np.broadcast_to(np.exp(logp)[:, None, :], logp.shape + logp.shape[-1:]).copy()
+        diag = np.arange(logp.shape[-1])
+        E[:, diag, diag] = -np.expm1(logp)
+        return np.einsum("sac,scd->sad", E, J)
 
     def vjp_table(self, theta, cot):
         """``sum_s J_s^T c_s: (d,)`` for a cotangent ``cot: (S, A)`` on the logits table.
