@@ -56,6 +56,10 @@ def _check_batch(batch, policy=None):
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a refpg Policy; got {type(policy).__name__}")
     n_states = getattr(policy, "n_states", None)
+    for what, mine in (("n_states", n_states), ("n_actions", getattr(policy, "n_actions", None))):
+        theirs = getattr(batch, what)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise ValueError(f"batch.{what} = {theirs} but the policy has {what} = {mine}")
     valid = batch.mask
     if n_states is not None:
         if batch.states.ndim != 2 or batch.states.dtype.kind not in "iu":
@@ -95,7 +99,7 @@ def _valid_scores(batch, policy, theta):
     obs = batch.states[batch.mask]
     acts = batch.actions[batch.mask]
     psi = policy.grad_log_prob(theta, obs, acts)
-    return psi.reshape(obs.shape[0], -1)
+    return psi.reshape(acts.shape[0], policy.n_params)   # also with no valid step at all
 
 
 def _row_sums(batch, values):
@@ -147,8 +151,10 @@ def _state_baseline(state_values, batch):
     """``b_{i,t} = state_values[t, s_{i,t}]`` on valid steps: ``(N, T)``."""
     v = as_float_array("state_values", state_values, ndim=2)
     T = batch.max_steps
-    if v.shape[0] < T:
-        raise ValueError(f"state_values must be a time-indexed table (T', S) with T' >= "
+    S = batch.n_states
+    if v.shape[0] < T or (S is not None and v.shape[1] != S):
+        want = "S" if S is None else f"S = {S}"
+        raise ValueError(f"state_values must be a time-indexed table (T', {want}) with T' >= "
                          f"T = {T}, e.g. evaluate_finite_horizon(mdp, pi).V; got {v.shape}")
     s = batch.states
     if s.ndim != 2 or s.dtype.kind not in "iu":

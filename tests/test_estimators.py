@@ -424,3 +424,44 @@ def test_outputs_are_float64():
     for out in (E.reinforce(b, policy, theta, 0.9), E.reinforce_reward_to_go(b, policy, theta, 0.9),
                 E.optimal_baseline(b, policy, theta, 0.9)):
         assert out.dtype == np.float64 and out.shape == (policy.n_params,)
+
+
+def test_a_batch_without_any_step_gives_zero_estimates():
+    # every episode starts in a terminal state (allowed): no step, so every estimator is the
+    # zero vector, and an exact mean over pairs of episodes (which enumerates the empty pair)
+    # equals the dynamic-programming route (found by the session-4 audit: it crashed)
+    mdp = random_mdp(np.random.default_rng(0), 3, 2, gamma=0.9, n_terminal=1, horizon=2)
+    mdp = mdp.replace(rho0=[0.4, 0.4, 0.2])                 # state 2 is terminal
+    policy = TabularSoftmaxPolicy.for_mdp(mdp)
+    theta = policy.init_params(np.random.default_rng(1), scale=1.0)
+    empty = sample_batch(mdp, policy, theta, 3, np.random.default_rng(0), start_states=[2, 2, 2])
+    assert not empty.mask.any()
+    zero = np.zeros(policy.n_params)
+    for est in (E.reinforce(empty, policy, theta, 0.9),
+                E.reinforce_reward_to_go(empty, policy, theta, 0.9),
+                E.reinforce(empty, policy, theta, 0.9, baseline="leave_one_out"),
+                E.optimal_baseline(empty, policy, theta, 0.9),
+                E.pseudo_loss_gradient(empty, policy, theta, np.zeros(empty.mask.shape))):
+        np.testing.assert_array_equal(est, zero)
+    assert E.scores(empty, policy, theta).shape == empty.mask.shape + (policy.n_params,)
+    pi = policy.probs_table(theta)
+    en = exact_moments(lambda b: E.reinforce(b, policy, theta, 0.9, baseline="mean"), mdp, pi,
+                       n_episodes=2, symmetric=True)
+    dp = dp_moments(mdp, policy, theta, estimator="reinforce", baseline="mean", n_episodes=2)
+    # two exact routes: enumeration of pairs vs the closed form (M9c), 1e-12 relative
+    assert_allclose(en.mean, dp.mean, rtol=1e-12, atol=1e-15)
+    assert_allclose(en.covariance, dp.covariance, rtol=1e-12, atol=1e-15)
+
+
+def test_policy_and_state_values_must_match_the_batch():
+    mdp, policy, theta = _tiny()                 # S = 2, A = 2
+    good = sample_batch(mdp, policy, theta, 4, np.random.default_rng(0))
+    other = TabularSoftmaxPolicy(2, 3)
+    with pytest.raises(ValueError, match="n_actions"):
+        E.reinforce(good, other, other.init_params(np.random.default_rng(0)), 0.9)
+    V = evaluate_finite_horizon(mdp, policy.probs_table(theta)).V      # (H + 1, S)
+    E.reinforce_reward_to_go(good, policy, theta, 0.9, state_values=V)
+    with pytest.raises(ValueError, match="state_values"):
+        E.reinforce_reward_to_go(good, policy, theta, 0.9, state_values=np.hstack([V, V]))
+    with pytest.raises(TypeError, match="gamma"):
+        E.reinforce(good, policy, theta, True)
