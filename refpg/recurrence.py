@@ -13,6 +13,8 @@ derivations/returns.md#the-linear-recurrence-and-its-scan
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .validation import as_float_array
@@ -131,6 +133,7 @@ def _chunked(x, c, block=_BLOCK):
     """
     N, T = x.shape
     dtype = np.result_type(x, c)
+    x, c = x.astype(dtype, copy=False), c.astype(dtype, copy=False)   # complex x, real c
     nb = -(-T // block)
     Tp = nb * block
     if Tp != T:
@@ -264,8 +267,9 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
     block's inputs are still in cache). Every input is read once and every
     output written once, which is what matters on large buffers (memory
     traffic, not arithmetic). All arrays are the time-major views ``(T, N)``.
-    Returns the sum of ``out``, taken block by block while in cache (for
-    ``refpg.returns._check_finite``: a second pass over a large output would come from memory).
+    Returns the sums of ``out`` and of ``out2`` (None without ``add_after``), taken
+    block by block while in cache (for ``refpg.returns._check_finite``: a second pass
+    over a large output would come from memory).
     """
     T, N = cont.shape
     dtype = out.dtype
@@ -280,6 +284,7 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
     tmp = np.empty(N, dtype)
     acc = np.zeros(N, dtype)
     total = dtype.type(0)
+    total2 = None if add_after is None else dtype.type(0)
     masked = not mask.all()
     for t1 in range(T, 0, -block):
         t0 = max(0, t1 - block)
@@ -302,42 +307,45 @@ def _fused_loop(terms, cont, scale, mask, out, add_after=None, out2=None, block=
             out[sl] = y
         if add_after is not None:
             if out2.flags.c_contiguous:
-                np.add(y, add_after[sl], out=out2[sl])
+                y2 = out2[sl]
+                np.add(y, add_after[sl], out=y2)
                 if masked:
-                    out2[sl] *= mask[sl]
+                    y2 *= mask[sl]
             else:
-                y = y + add_after[sl]
+                y2 = y + add_after[sl]
                 if masked:
-                    y *= mask[sl]
-                out2[sl] = y
-    return total
+                    y2 *= mask[sl]
+                out2[sl] = y2
+            total2 += np.add.reduce(y2, axis=None)
+    return total, total2
 
 
 def _solve_terms(terms, cont, scale, mask, method, add_after=None):
     """Solve (R0) for ``x = sum of terms`` (0 on padding) and ``c = scale * cont``.
 
     ``terms = [(A, B or None, s)]`` with ``A: (N, T)`` float, ``B: (N, T)`` bool
-    (or None), ``s`` a scalar: ``x = sum_k A_k * s_k * B_k``. Returns ``y`` and,
-    with ``add_after``, also ``(y + add_after) * mask``; both ``(N, T)`` in the
-    memory order of the inputs (time-major memory stays time-major); last, the
-    sum of ``y`` when the solver computed it on the way (else None).
+    (or None), ``s`` a scalar: ``x = sum_k A_k * s_k * B_k``. Returns ``(y, total)``
+    or, with ``add_after``, ``(y, y2, total, total2)`` with ``y2 = (y + add_after) *
+    mask``; ``y, y2: (N, T)`` in the memory order of the inputs (time-major memory
+    stays time-major); ``total``, ``total2`` the sums of ``y``, ``y2`` when the solver
+    computed them on the way (else None).
     """
     N, T = cont.shape
     dtype = _dtype(*[A for A, _, _ in terms])
     time_major_memory = terms[0][0].T.flags.c_contiguous and not terms[0][0].flags.c_contiguous
     order = "F" if time_major_memory else "C"
+    how = _method(method, N, time_major_memory)
     if T == 0:
         y = np.zeros((N, T), dtype)
-        return (y, None) if add_after is None else (y, y.copy(), None)
-    how = _method(method, N, time_major_memory)
+        return (y, None) if add_after is None else (y, y.copy(), None, None)
     if how == "loop":
         y = np.empty((N, T), dtype, order=order)
         y2 = None if add_after is None else np.empty((N, T), dtype, order=order)
         tv = [(A.T, None if B is None else B.T, s) for A, B, s in terms]
-        total = _fused_loop(tv, cont.T, scale, mask.T, y.T,
-                            None if add_after is None else add_after.T,
-                            None if y2 is None else y2.T)
-        return (y, total) if add_after is None else (y, y2, total)
+        total, total2 = _fused_loop(tv, cont.T, scale, mask.T, y.T,
+                                    None if add_after is None else add_after.T,
+                                    None if y2 is None else y2.T)
+        return (y, total) if add_after is None else (y, y2, total, total2)
     if how == "chunked":
         y = _chunked_terms(terms, cont, scale, mask, np.empty((N, T), dtype, order=order))
     else:
@@ -353,14 +361,14 @@ def _solve_terms(terms, cont, scale, mask, method, add_after=None):
     y2 = y + add_after
     if not mask.all():
         y2 *= mask
-    return y, y2, None
+    return y, y2, None, None
 
 
 def _solve(x, c, method):
     """Solve (R0) by the method chosen for this shape: ``(N, T)``."""
+    how = _method(method, x.shape[0], x.T.flags.c_contiguous and not x.flags.c_contiguous)
     if x.shape[1] == 0:
         return np.zeros(x.shape, dtype=np.result_type(x, c))
-    how = _method(method, x.shape[0], x.T.flags.c_contiguous and not x.flags.c_contiguous)
     if how == "chunked":
         return _chunked(x, c)
     return _scan(x, c) if how == "scan" else _loop(x, c)
@@ -391,5 +399,16 @@ def linear_recurrence(x, c, *, method="auto", time_major=False):
     c = as_float_array("c", c, allow_complex=True)
     if c.shape != x.shape:
         raise ValueError(f"c must have the shape of x (N, T) = {x.shape}; got {c.shape}")
-    out = _solve(x, c, method)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = _solve(x, c, method)
+        if not np.all(np.isfinite(out)):
+            # finite inputs (checked above): the scan's and the blocks' products of c can
+            # overflow (|c| > 1) where the loop's sums do not, and inf * 0 is NaN
+            if _method(method, x.shape[0]) != "loop" and method != "auto":
+                raise ValueError(f"method={method!r} overflowed: products of c exceed the "
+                                 f"float64 range (|c| > 1); use method='loop'")
+            out = _loop(x, c)
+            if not np.all(np.isfinite(out)):
+                warnings.warn("the result overflowed (finite inputs, non-finite result)",
+                              RuntimeWarning, stacklevel=2)
     return out.T if time_major else out

@@ -44,50 +44,63 @@ def _rewards(rewards, name="rewards", finite=True):
     return as_float_array(name, rewards, ndim=2, allow_complex=True, finite=finite)
 
 
-def _like(name, x, shape, finite=True):
+def _like(name, x, shape, finite=True, tm=False):
     if x is None:
         raise ValueError(f"{name} is required")
     arr = as_float_array(name, x, allow_complex=True, finite=finite)
     if arr.shape != shape:
-        raise ValueError(f"{name} must have the shape of rewards (N, T) = {shape}; "
-                         f"got {arr.shape}")
+        # tm: the arrays are transposed views; speak in the caller's (T, N) layout
+        want, got, text = (shape[::-1], arr.shape[::-1], "(T, N)") if tm else \
+            (shape, arr.shape, "(N, T)")
+        raise ValueError(f"{name} must have the shape of rewards {text} = {want}; got {got}")
     return arr
 
 
-def _bool(name, x, shape, default, like=None):
+def _bool(name, x, shape, default, like=None, tm=False):
     if x is None:
         if like is not None:
             return np.full_like(like, default, dtype=bool)   # same memory layout
         return np.full(shape, default, dtype=bool)
+    if tm:
+        return as_bool_array(name, np.asarray(x).T, shape[::-1], "(T, N)").T
     return as_bool_array(name, x, shape, "(N, T)")
 
 
-def _flags(shape, terminated, truncated, mask, like=None):
+def _at(index, tm):
+    """An index of the ``(N, T)`` views in the caller's layout (``(T, N)`` when ``tm``)."""
+    idx = tuple(int(i) for i in index)
+    return idx[::-1] if tm else idx
+
+
+def _flags(shape, terminated, truncated, mask, like=None, tm=False):
     """Validated ``(terminated, truncated, mask, cont, cut)``.
 
     ``cont[t]``: step t is valid and its episode continues into column t+1
     (the recursion links t to t+1). ``cut[t]``: step t is valid, not done, and
     column t+1 is padding or beyond the row (end of data: bootstrap).
+    ``tm``: the inputs are transposed views of the caller's ``(T, N)`` arrays
+    (errors then give the caller's coordinates).
     """
-    term = _bool("terminated", terminated, shape, False, like)
-    trunc = _bool("truncated", truncated, shape, False, like)
+    term = _bool("terminated", terminated, shape, False, like, tm)
+    trunc = _bool("truncated", truncated, shape, False, like, tm)
     all_valid = mask is None
-    mask = _bool("mask", mask, shape, True, like)
+    mask = _bool("mask", mask, shape, True, like, tm)
     done = term | trunc
     if np.count_nonzero(done) != np.count_nonzero(term) + np.count_nonzero(trunc):
-        idx = tuple(int(i) for i in np.argwhere(term & trunc)[0])
+        idx = _at(np.argwhere(term & trunc)[0], tm)
         raise ValueError(f"terminated and truncated are exclusive; both are set at {idx}")
     if all_valid:
         # no padding: every step is valid and only the last column is followed by nothing
         live = ~done
         cont = live.copy(order="K")   # keep time-major memory time-major
-        cont[:, -1] = False
         cut = np.zeros_like(live)
-        cut[:, -1] = live[:, -1]
+        if shape[1]:
+            cont[:, -1] = False
+            cut[:, -1] = live[:, -1]
         return term, trunc, mask, cont, cut
     on_pad = done & ~mask
     if on_pad.any():
-        idx = tuple(int(i) for i in np.argwhere(on_pad)[0])
+        idx = _at(np.argwhere(on_pad)[0], tm)
         raise ValueError(f"terminated/truncated must be False on padding (mask False); "
                          f"set at {idx}")
     live = mask & ~done
@@ -98,7 +111,7 @@ def _flags(shape, terminated, truncated, mask, like=None):
     return term, trunc, mask, cont, cut
 
 
-def _check_finite(result, total=None, **inputs):
+def _check_finite(result, total=None, tm=False, **inputs):
     """Raise ``ValueError`` naming the first non-finite input, looked for only when
     ``result`` is not finite (``total``: the sum of ``result`` if already computed).
 
@@ -107,7 +120,9 @@ def _check_finite(result, total=None, **inputs):
     selected away), and NaN or inf never turns finite that way (inf * 0 is
     NaN): a non-finite input always makes the result non-finite. So the inputs'
     own scans (a pass over each) run only on failure; a result that overflowed
-    from finite inputs is returned as computed.
+    from finite inputs is returned as computed, with a ``RuntimeWarning``. ``tm``:
+    the inputs are transposed views of the caller's ``(T, N)`` arrays (the error
+    gives the caller's coordinates).
     derivations/returns.md#the-linear-recurrence-and-its-scan
     """
     with np.errstate(over="ignore", invalid="ignore"):
@@ -115,12 +130,17 @@ def _check_finite(result, total=None, **inputs):
             total = np.add.reduce(result, axis=None)
         if np.isfinite(total):
             return
-    for name, arr in inputs.items():
-        if arr is not None:
-            as_float_array(name, arr, allow_complex=True)
+    _require_finite(tm, **inputs)
     if not np.all(np.isfinite(result)):
         warnings.warn("the result overflowed (finite inputs, non-finite result)",
                       RuntimeWarning, stacklevel=3)
+
+
+def _require_finite(tm, **inputs):
+    """``ValueError`` naming the first input with NaN or inf, at the caller's index."""
+    for name, arr in inputs.items():
+        if arr is not None:
+            as_float_array(name, arr.T if tm else arr, allow_complex=True)
 
 
 def _delta(r, v, nv, gamma, term, mask):
@@ -145,6 +165,11 @@ def episode_returns(rewards, gamma, *, mask=None):
     rewards = _rewards(rewards)
     gamma = check_gamma(gamma)
     m = _bool("mask", mask, rewards.shape, True)
+    prefix = np.arange(m.shape[1])[None, :] < m.sum(axis=1)[:, None]
+    if not np.array_equal(prefix, m):
+        row = int(np.flatnonzero((prefix != m).any(axis=1))[0])
+        raise ValueError(f"mask must mark one episode per row starting at t = 0 (True then "
+                         f"False); row {row} is not of that form")
     disc = gamma ** np.arange(rewards.shape[1])
     return np.where(m, rewards, 0.0) @ disc
 
@@ -169,15 +194,15 @@ def reward_to_go(rewards, gamma, *, terminated=None, truncated=None, next_values
         time_major, rewards, terminated, truncated, next_values, mask)
     r = _rewards(rewards, finite=False)
     gamma = check_gamma(gamma)
-    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
+    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r, time_major)
     terms = [(r, None, 1.0)]
     nv = None
     if next_values is not None:
-        nv = _like("next_values", next_values, r.shape, finite=False)
+        nv = _like("next_values", next_values, r.shape, finite=False, tm=time_major)
         terms.append((nv, trunc | cut, gamma))
     with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
         out, total = _solve_terms(terms, cont, gamma, mask, method)
-    _check_finite(out, total, rewards=r, next_values=nv)
+    _check_finite(out, total, time_major, rewards=r, next_values=nv)
     return out.T if time_major else out
 
 
@@ -197,11 +222,12 @@ def td_residuals(rewards, values, next_values, gamma, *, terminated=None, mask=N
     """
     rewards, values, next_values, terminated, mask = _batch_major(
         time_major, rewards, values, next_values, terminated, mask)
-    r = _rewards(rewards)
-    v = _like("values", values, r.shape)
-    nv = _like("next_values", next_values, r.shape)
+    r = _rewards(rewards, finite=False)
+    v = _like("values", values, r.shape, finite=False, tm=time_major)
+    nv = _like("next_values", next_values, r.shape, finite=False, tm=time_major)
     gamma = check_gamma(gamma)
-    term, _, mask, _, _ = _flags(r.shape, terminated, None, mask, r)
+    term, _, mask, _, _ = _flags(r.shape, terminated, None, mask, r, time_major)
+    _require_finite(time_major, rewards=r, values=v, next_values=nv)
     out = _delta(r, v, nv, gamma, term, mask)
     return out.T if time_major else out
 
@@ -224,15 +250,16 @@ def lambda_returns(rewards, next_values, gamma, lam, *, terminated=None, truncat
     rewards, next_values, terminated, truncated, mask = _batch_major(
         time_major, rewards, next_values, terminated, truncated, mask)
     r = _rewards(rewards, finite=False)
-    nv = _like("next_values", next_values, r.shape, finite=False)
+    nv = _like("next_values", next_values, r.shape, finite=False, tm=time_major)
     gamma = check_gamma(gamma)
     lam = check_gamma(lam, name="lam")
-    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
-    # weight of V(s_{t+1}): gamma (1 - lam) inside an episode, gamma at its end, 0 if terminal
-    terms = [(r, None, 1.0), (nv, ~term, gamma), (nv, cont, -gamma * lam)]
+    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r, time_major)
+    # weight of V(s_{t+1}): gamma (1 - lam) inside an episode, gamma at its end, 0 if
+    # terminal; one product per cell (gamma V - gamma lam V would cancel when lam ~ 1)
+    terms = [(r, None, 1.0), (nv, cont, gamma * (1.0 - lam)), (nv, trunc | cut, gamma)]
     with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
         out, total = _solve_terms(terms, cont, gamma * lam, mask, method)
-    _check_finite(out, total, rewards=r, next_values=nv)
+    _check_finite(out, total, time_major, rewards=r, next_values=nv)
     return out.T if time_major else out
 
 
@@ -266,15 +293,17 @@ def gae(rewards, values, next_values, gamma, lam, *, terminated=None, truncated=
     rewards, values, next_values, terminated, truncated, mask = _batch_major(
         time_major, rewards, values, next_values, terminated, truncated, mask)
     r = _rewards(rewards, finite=False)
-    v = _like("values", values, r.shape, finite=False)
-    nv = _like("next_values", next_values, r.shape, finite=False)
+    v = _like("values", values, r.shape, finite=False, tm=time_major)
+    nv = _like("next_values", next_values, r.shape, finite=False, tm=time_major)
     gamma = check_gamma(gamma)
     lam = check_gamma(lam, name="lam")
-    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r)
+    term, trunc, mask, cont, cut = _flags(r.shape, terminated, truncated, mask, r, time_major)
     terms = [(r, None, 1.0), (v, None, -1.0), (nv, ~term, gamma)]   # delta (R3)
     with np.errstate(over="ignore", invalid="ignore"):   # non-finite: _check_finite
-        adv, ret, total = _solve_terms(terms, cont, gamma * lam, mask, method, add_after=v)
-    _check_finite(adv, total, rewards=r, values=v, next_values=nv)   # v also reaches adv
+        adv, ret, total, total_ret = _solve_terms(terms, cont, gamma * lam, mask, method,
+                                                  add_after=v)
+    _check_finite(adv, total, time_major, rewards=r, values=v, next_values=nv)  # v reaches adv
+    _check_finite(ret, total_ret)    # finite advantages and values: only overflow is left
     if time_major:
         adv, ret = adv.T, ret.T
     return GAE(advantages=adv, returns=ret)

@@ -77,3 +77,34 @@ def test_is_re_exported_by_returns_and_rejects_bad_input():
         linear_recurrence(np.ones((2, 3)), np.ones((2, 3)), method="fast")
     with pytest.raises(ValueError, match="finite"):
         linear_recurrence(np.full((1, 2), np.nan), np.ones((1, 2)))
+
+
+@pytest.mark.parametrize("T", [16, 32, 40])
+def test_complex_inputs_with_real_coefficients(T):
+    # found by the session-4 audit: with T a multiple of the chunk size the block products
+    # stayed real and the complex carry could not be written into them
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, T)) + 1j * rng.standard_normal((2, T))
+    c = rng.uniform(-1.0, 1.0, (2, T))
+    want = plain(x, c)
+    for method in ("scan", "loop", "chunked", "auto"):
+        assert_allclose(linear_recurrence(x, c, method=method), want, rtol=0,
+                        atol=1e-12 * np.abs(want).max())
+
+
+def test_products_of_coefficients_that_overflow():
+    # |c| = 2 over 2048 steps: the scan's and the blocks' products overflow (inf * 0 = NaN)
+    # where the loop's sums stay small (x is 0 after t = 5). "auto" falls back to the loop;
+    # an explicit scan or chunked solve says so instead of returning NaN.
+    x = np.zeros((1, 2048))
+    x[0, :5] = 1.0
+    c = np.full((1, 2048), 2.0)
+    want = plain(x, c)
+    assert_array_equal(linear_recurrence(x, c), want)
+    assert_array_equal(linear_recurrence(x, c)[0, :3], [31.0, 15.0, 7.0])
+    for method in ("scan", "chunked"):
+        with pytest.raises(ValueError, match="overflowed"):
+            linear_recurrence(x, c, method=method)
+    big = np.full((1, 3), 1e300)
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        assert not np.isfinite(linear_recurrence(big, big, method="loop")).all()

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from refpg.returns import (GAE, episode_returns, gae, lambda_returns, reward_to_go,
-                           td_residuals)
+from refpg.returns import (GAE, episode_returns, gae, lambda_returns, linear_recurrence,
+                           reward_to_go, td_residuals)
 
 
 # ----------------------------------------------------------------------- fixtures
@@ -428,3 +428,68 @@ def test_finite_inputs_that_overflow_are_returned_as_computed():
     with pytest.warns(RuntimeWarning, match="overflowed"):
         G = reward_to_go(r, 1.0)
     assert np.isinf(G[0, 0]) and G[0, 2] == 1e308
+
+
+# --------------------------------------------------------------------------- session-4 audit
+def test_lambda_returns_with_lam_one_are_the_bootstrapped_reward_to_go_bit_for_bit():
+    # (R4) weights V(s_{t+1}) by gamma (1 - lam) inside an episode: exactly 0 at lam = 1.
+    # Written as gamma V - gamma lam V it cancels, with an error relative to |V|, not to
+    # the result: here V = 1e17 next to rewards of 1 (the audit's case) gave [1, 1] for [2, 1]
+    assert_array_equal(lambda_returns([[1.0, 1.0]], [[1e17, 0.0]], 1.0, 1.0,
+                                      terminated=[[False, True]]), [[2.0, 1.0]])
+    rng = np.random.default_rng(3)
+    r, nv = rng.standard_normal((5, 40)), 1e6 * rng.standard_normal((5, 40))
+    term, trunc = rng.random((5, 40)) < 0.05, np.zeros((5, 40), bool)
+    trunc[:, 20] = ~term[:, 20]
+    for method in ("loop", "scan", "chunked"):
+        a = lambda_returns(r, nv, 0.99, 1.0, terminated=term, truncated=trunc, method=method)
+        b = reward_to_go(r, 0.99, terminated=term, truncated=trunc, next_values=nv,
+                         method=method)
+        assert_array_equal(a, b)            # the same x and c, hence the same arithmetic
+
+
+def test_empty_time_axis_without_a_mask():
+    z = np.zeros((2, 0))
+    for out in (reward_to_go(z, 0.9), td_residuals(z, z, z, 0.9), lambda_returns(z, z, 0.9, 0.5),
+                gae(z, z, z, 0.9, 0.5).advantages, linear_recurrence(z, z)):
+        assert out.shape == (2, 0)
+    with pytest.raises(ValueError, match="method"):
+        reward_to_go(z, 0.9, method="nonsense")
+    with pytest.raises(ValueError, match="method"):
+        linear_recurrence(z, z, method="nonsense")
+
+
+def test_gae_returns_that_overflow_from_finite_inputs_warn():
+    # advantages finite (1e308), returns = advantages + values = 2e308: overflow, so a
+    # RuntimeWarning (the docs' promise for results that overflow from finite inputs)
+    with pytest.warns(RuntimeWarning, match="overflowed"):
+        out = gae([[1e308]], [[1e308]], [[1e308]], 1.0, 1.0)
+    assert np.isfinite(out.advantages).all() and not np.isfinite(out.returns).all()
+
+
+def test_time_major_errors_give_the_callers_coordinates():
+    r = np.ones((5, 3))                      # (T, N) = (5, 3)
+    bad = r.copy()
+    bad[4, 0] = np.nan
+    with pytest.raises(ValueError, match=r"rewards.*\(4, 0\)"):
+        reward_to_go(bad, 0.9, time_major=True)
+    with pytest.raises(ValueError, match=r"next_values.*\(4, 0\)"):
+        gae(r, r, bad, 0.9, 0.9, time_major=True)
+    with pytest.raises(ValueError, match=r"values.*\(4, 0\)"):
+        td_residuals(r, bad, r, 0.9, time_major=True)
+    both = np.zeros((5, 3), bool)
+    both[3, 1] = True
+    with pytest.raises(ValueError, match=r"both are set at \(3, 1\)"):
+        reward_to_go(r, 0.9, terminated=both, truncated=both, time_major=True)
+    with pytest.raises(ValueError, match=r"\(T, N\) = \(5, 3\); got \(4, 3\)"):
+        gae(r, r, np.ones((4, 3)), 0.9, 0.9, time_major=True)
+    with pytest.raises(ValueError, match=r"terminated must have shape \(T, N\) = \(5, 3\)"):
+        reward_to_go(r, 0.9, terminated=np.zeros((3, 5), bool), time_major=True)
+
+
+def test_episode_returns_need_one_episode_per_row_from_t_zero():
+    with pytest.raises(ValueError, match="row 0"):
+        episode_returns([[9.0, 1.0, 1.0]], 0.5, mask=[[False, True, True]])
+    with pytest.raises(TypeError, match="gamma"):
+        episode_returns([[1.0]], True)
+    assert_allclose(episode_returns([[1.0, 2.0, 7.0]], 0.5, mask=[[True, True, False]]), [2.0])
