@@ -84,7 +84,7 @@ class Batch:
         rows = np.arange(shape[0])
         has = lengths > 0
         last = np.maximum(lengths - 1, 0)
-        if np.any(has & ~ends[rows, last]):
+        if shape[1] and np.any(has & ~ends[rows, last]):     # T = 0: no row has a step
             row = int(np.flatnonzero(has & ~ends[rows, last])[0])
             raise ValueError(f"the last valid step of each row must be terminated or "
                              f"truncated; row {row} is neither")

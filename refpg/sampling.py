@@ -50,6 +50,8 @@ _WIDTH = 4096
 _BLOCK_BITS = 6
 #: Transition ids are recorded as int16 while there are at most this many (else int32).
 _INT16_IDS = 1 << 15
+#: the largest horizon accepted: step counters are int64 and ``t + H`` must not overflow.
+_MAX_HORIZON = 1 << 62
 
 
 def joint_table(mdp, pi):
@@ -254,6 +256,8 @@ def _draw_ids(mdp, pi, n_episodes, rng, horizon, start_states, first_actions):
     if H is None:
         raise ValueError("horizon must be given (mdp.horizon is None)")
     H = check_positive_int("horizon", H)
+    if H > _MAX_HORIZON:      # step counts are int64: t + H must not overflow
+        raise ValueError(f"horizon must be at most 2**62 (a step count); got {H}")
     S, A = mdp.n_states, mdp.n_actions
     if start_states is not None:
         start_states = as_index_array("start_states", start_states, upper=S, shape=(N,))
@@ -345,7 +349,7 @@ def sample_transitions(mdp, pi, n_episodes, rng, *, horizon=None, start_states=N
     state are empty. ``start_states: (N,)`` replaces ``s_0 ~ rho0`` (vine
     rollouts reset to a state); ``first_actions: (N,)`` forces ``a_0`` (then
     ``s_1 ~ P(. | s_0, a_0)``; its ``log_prob`` is still ``log pi(a_0 | s_0)``,
-    which must be finite). ``horizon`` defaults to ``mdp.horizon``. Rewards are
+    which must be finite). ``horizon`` (at most 2**62) defaults to ``mdp.horizon``. Rewards are
     ``r(s_t, a_t)``, the MDP's expected rewards. Every field is materialised;
     the same ``rng`` state gives bit-identical output, and ``sample_from_table``
     with the same state gives the same episodes padded.

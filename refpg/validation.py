@@ -67,13 +67,12 @@ def as_index_array(name, x, *, upper, shape=None):
             arr = arr.astype(np.int64)
         else:  # no silent dtype change: 1.0 is not an index
             raise TypeError(f"{name} must be integer indices; got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}; got {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+    if arr.size and (arr.min() < 0 or arr.max() >= upper):   # before the cast: uint64 wraps
         bad = arr[(arr < 0) | (arr >= upper)].ravel()[0]
         raise ValueError(f"{name} must lie in [0, {upper}); found {int(bad)}")
-    return arr
+    return arr.astype(np.int64, copy=False)
 
 
 def as_bool_array(name, x, shape, shape_text):
@@ -101,11 +100,14 @@ def as_index_or_vector(name, x, lead, upper, lead_text):
         raise ValueError(f"{name} must have shape {lead_text} = {tuple(lead)} or "
                          f"{lead_text.rstrip(',)')}, k); got {arr.shape}")
     if arr.ndim == nd and (arr.dtype.kind in "iub" or arr.size == 0):
-        arr = arr.astype(np.int64)
-        if upper is not None and arr.size and (arr.min() < 0 or arr.max() >= upper):
-            bad = arr[(arr < 0) | (arr >= upper)].ravel()[0]
-            raise ValueError(f"{name} must lie in [0, {upper}); found {int(bad)}")
-        return arr
+        if arr.size and arr.min() < 0:          # checked before the cast (uint64 would wrap)
+            raise ValueError(f"{name} must be non-negative indices; found {int(arr.min())}")
+        if upper is not None and arr.size and arr.max() >= upper:
+            raise ValueError(f"{name} must lie in [0, {upper}); found {int(arr.max())}")
+        return arr.astype(np.int64)
+    if arr.ndim == nd:        # no silent cast: 7.0 or 0.5 is not a state or action index
+        raise ValueError(f"{name} of shape {lead_text} must be integer indices; got dtype "
+                         f"{arr.dtype} (float vectors have shape {lead_text.rstrip(',)')}, k))")
     return as_float_array(name, arr)
 
 
@@ -130,7 +132,7 @@ def check_probabilities(name, p, *, axis=-1, tol=PROB_SUM_TOL):
 
 def check_gamma(gamma, *, allow_one=True, name="gamma"):
     """Discount in ``[0, 1]`` (``[0, 1)`` when ``allow_one`` is False)."""
-    if isinstance(gamma, (str, bytes)):
+    if isinstance(gamma, (str, bytes, bool, np.bool_)):
         raise TypeError(f"{name} must be a real number; got {gamma!r}")
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
         try:

@@ -106,3 +106,24 @@ def test_each_rule_raises_value_error_naming_the_field(change, match):
     change(f)
     with pytest.raises(ValueError, match=match):
         Batch(**f)
+
+
+def test_float_index_arrays_and_an_empty_time_axis():
+    # found by the session-4 audit: (N, T) float states passed as "vectors" and skipped the
+    # range check (7.0 with n_states = 3, or 0.5); a T = 0 batch raised IndexError
+    z = np.zeros((1, 3))
+    fields = dict(actions=[[0, 0, 0]], rewards=z, log_probs=z, next_states=[[0, 0, 0]],
+                  terminated=[[0, 0, 1]], truncated=[[0, 0, 0]], mask=[[1, 1, 1]])
+    for bad in ([[7.0, 1.0, 0.0]], [[0.5, 1.0, 0.0]]):
+        with pytest.raises(ValueError, match="states of shape .* must be integer indices"):
+            Batch(states=bad, n_states=3, **fields)
+    Batch(states=np.zeros((1, 3, 2)), **{**fields, "next_states": np.zeros((1, 3, 2))})
+    with pytest.raises(ValueError, match="states must be non-negative indices; found -1"):
+        Batch(states=[[0, -1, 0]], **fields)                  # even without n_states
+    with pytest.raises(ValueError, match=r"found 9223372036854775813"):   # no uint64 wrap
+        Batch(states=np.array([[0, 2**63 + 5, 0]], np.uint64), n_states=3, **fields)
+    e = np.zeros((2, 0))
+    empty = Batch(states=e.astype(int), actions=e.astype(int), rewards=e, log_probs=e,
+                  next_states=e.astype(int), terminated=e.astype(bool),
+                  truncated=e.astype(bool), mask=e.astype(bool))
+    assert_array_equal(empty.lengths, [0, 0])

@@ -488,3 +488,17 @@ def test_horizon_one_and_all_terminal_starts():
     assert_array_equal(empty.offsets, np.zeros(6))
     assert not sample_from_table(mdp, pi, 5, np.random.default_rng(0), horizon=4,
                                  start_states=np.full(5, term)).mask.any()
+
+
+def test_a_horizon_beyond_the_step_counters_is_refused():
+    # found by the session-4 audit: sys.maxsize crashed with OverflowError for some seeds
+    # (t + H overflowed int64 once an episode ended at t >= 2); 2**62 is the documented cap
+    import sys
+
+    mdp = random_mdp(np.random.default_rng(0), 2, 1, gamma=0.9, n_terminal=1)
+    with pytest.raises(ValueError, match="horizon must be at most 2"):
+        sample_transitions(mdp, np.ones((2, 1)), 1, np.random.default_rng(0),
+                           horizon=sys.maxsize)
+    out = sample_transitions(mdp, np.ones((2, 1)), 50, np.random.default_rng(0),
+                             horizon=1 << 62)
+    assert out.terminated[out.offsets[1:][out.lengths > 0] - 1].all()   # all end by terminal
