@@ -22,7 +22,6 @@ import numpy as np
 
 from .cpi import conservative_policy_iteration, greedy_policy, mixture_policy
 from .evaluation import check_policy_table, evaluate
-from .identities import local_approximation
 from .mdp import FiniteMDP
 from .natural import DEFAULT_RCOND, natural_gradient
 from .policies.base import SoftmaxPolicy
@@ -89,10 +88,11 @@ def table_kl(mdp, pi_old, pi_new):
     p = np.asarray(check_policy_table(mdp, pi_old, name="pi_old"), dtype=float)
     q = np.asarray(check_policy_table(mdp, pi_new, name="pi_new"), dtype=float)
     pos = p > 0
-    with np.errstate(divide="ignore"):
-        logq = np.log(q)
     terms = np.zeros_like(p)
-    terms[pos] = p[pos] * (np.log(p[pos]) - logq[pos])
+    # log p - log q = -log1p((q - p) / p): q - p is exact for nearby tables, the
+    # difference of two logs is not (q = 0 gives log1p(-1) = -inf, a term of +inf)
+    with np.errstate(divide="ignore"):
+        terms[pos] = -p[pos] * np.log1p((q[pos] - p[pos]) / p[pos])
     per = terms.sum(axis=1)
     d = np.asarray(evaluate(mdp, p).d, dtype=float)
     return float(d @ per), float(per.max())
@@ -136,9 +136,16 @@ def _run(name, mdp, policy, theta0, n_iter, update):
 
 
 def _exact_improvement(mdp, policy, theta, new):
-    pi_old = policy.probs_table(theta)
-    return float(local_approximation(mdp, pi_old, policy.probs_table(new))
-                 - evaluate(mdp, pi_old).eta)
+    """``L_old(pi_new) - eta_old = sum_s rho_old(s) sum_a pi_new A_old`` (I4) in the A form:
+    ``L - eta`` subtracts two numbers of size ``eta`` and loses small improvements."""
+    ev = evaluate(mdp, policy.probs_table(theta))
+    return float(ev.rho @ np.einsum("sa,sa->s", policy.probs_table(new), ev.A))
+
+
+def _improvement_of_tables(mdp, pi, pi_new):
+    """``L_pi(pi_new) - eta(pi)`` in the A form (I4), for tables ``(S, A)``."""
+    ev = evaluate(mdp, pi)
+    return float(ev.rho @ np.einsum("sa,sa->s", pi_new, ev.A))
 
 
 def policy_gradient_ascent(mdp, policy, theta0, *, step_size, n_iter):
@@ -159,7 +166,10 @@ def natural_policy_gradient(mdp, policy, theta0, *, step_size, n_iter, rcond=DEF
     """(AL2) ``theta <- theta + step_size F^+ grad eta`` (refpg.natural.natural_gradient, exact).
 
     For the tabular softmax this is the closed-form update
-    ``pi <- pi exp(step A / (1-gamma))`` (N7 of derivations/natural.md).
+    ``pi <- pi exp(step A / (1-gamma))`` (N7 of derivations/natural.md), as long as
+    no Fisher eigenvalue that matters falls below ``rcond`` times the largest:
+    with probabilities below about ``rcond`` (1e-10 by default) those directions
+    are cut and the update departs from (N7); pass e.g. ``rcond=1e-14`` there.
     derivations/algorithms.md#natural-policy-gradient
     """
     alpha = check_positive_float("step_size", step_size)
@@ -171,15 +181,16 @@ def natural_policy_gradient(mdp, policy, theta0, *, step_size, n_iter, rcond=DEF
     return _run("natural_policy_gradient", mdp, policy, theta0, n_iter, update)
 
 
-def trpo_exact(mdp, policy, theta0, *, n_iter, config=TRPOConfig()):
+def trpo_exact(mdp, policy, theta0, *, n_iter, config=TRPOConfig(), rng=None):
     """(AL3) exact-mode TRPO (``refpg.trpo.trpo_step_exact``) for ``n_iter`` steps; ``AlgorithmRun``.
 
     With the default acceptance rule every accepted step has exact
-    ``KL_mean <= max_kl`` and exact ``L`` improvement > 0.
+    ``KL_mean <= max_kl`` and exact ``L`` improvement > 0. ``rng`` is needed
+    only with ``config.cg_x0 = "random"`` (the CG start of sb3-contrib).
     derivations/algorithms.md#trpo
     """
     def update(theta):
-        st = trpo_step_exact(mdp, policy, theta, config)
+        st = trpo_step_exact(mdp, policy, theta, config, rng=rng)
         info = dict(cg_iterations=st.cg.n_iter if st.cg else 0,
                     cg_residual=st.cg.residual_norm if st.cg else 0.0,
                     n_backtracks=st.line_search.n_backtracks if st.line_search else 0,
@@ -245,7 +256,7 @@ def cpi_with_records(mdp, pi0, *, n_iter, tol=1e-6):
         klm, klx = table_kl(mdp, pi, new)
         records.append(IterationRecord(
             k, float(res.etas[k]), float(res.etas[k + 1]), klm, klx,
-            float(local_approximation(mdp, pi, new) - evaluate(mdp, pi).eta), 0.0,
+            _improvement_of_tables(mdp, pi, new), 0.0,
             float(alpha), True, dict(guaranteed=float(res.guaranteed[k]),
                                      advantage=float(res.advantages[k]))))
         pis.append(new)

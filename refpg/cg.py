@@ -108,13 +108,20 @@ def conjugate_gradient(fvp, g, *, damping=0.0, x0=None, max_iter=None, rtol=1e-1
     max_iter = 10 * d if max_iter is None else check_positive_int("max_iter", max_iter, minimum=0)
     if not callable(fvp):
         raise TypeError(f"fvp must be callable v -> F v; got {type(fvp).__name__}")
-    tol = max(rtol * float(np.linalg.norm(g)), atol)
+    # CG is linear in (g, x): run it on g / s with s the power of two just above max|g|,
+    # which is exact (bit-identical results) and keeps r.r and p.Ap away from overflow
+    # and underflow whatever the scale of g (1e155 or 1e-170 would otherwise give x = 0)
+    gmax = float(np.max(np.abs(g)))
+    s = float(np.ldexp(1.0, int(np.frexp(gmax)[1]))) if 0.0 < gmax < np.inf else 1.0
+    g = g / s
+    tol_s = max(rtol * float(np.linalg.norm(g)), atol / s)
+    tol = max(rtol * s * float(np.linalg.norm(g)), atol)
     n_fvp = 0
     if x0 is None:
         x = np.zeros(d)
         r = g.copy()
     else:
-        x = as_float_array("x0", x0, shape=(d,)).copy()
+        x = as_float_array("x0", x0, shape=(d,)) / s
         r = g - _apply(fvp, x, damping, d, 0)
         n_fvp += 1
     p = r.copy()
@@ -124,7 +131,7 @@ def conjugate_gradient(fvp, g, *, damping=0.0, x0=None, max_iter=None, rtol=1e-1
     rayleigh_max = 0.0
     k = 0
     while True:
-        if np.sqrt(rr) <= tol:
+        if np.sqrt(rr) <= tol_s:
             reason = "recursive residual <= tolerance"
             break
         if k >= max_iter:
@@ -134,7 +141,7 @@ def conjugate_gradient(fvp, g, *, damping=0.0, x0=None, max_iter=None, rtol=1e-1
         pAp = float(p @ Ap)
         pp = float(p @ p)
         if not (pAp > 0.0):
-            reason = (f"breakdown at iteration {k}: p.(F + lam I)p = {pAp:.3e} is not > 0 "
+            reason = (f"breakdown at iteration {k}: p.(F + lam I)p = {pAp * s * s:.3e} is not > 0 "
                       f"(F + lam I is not positive definite on the Krylov space)")
             break
         if pAp <= _CURVATURE_FLOOR * rayleigh_max * pp:
@@ -154,6 +161,6 @@ def conjugate_gradient(fvp, g, *, damping=0.0, x0=None, max_iter=None, rtol=1e-1
     true_r = g - _apply(fvp, x, damping, d, k)
     n_fvp += 1
     res = float(np.linalg.norm(true_r))
-    return CGResult(x=x, n_iter=k, residual_norm=res, converged=bool(res <= tol),
-                    residual_history=np.asarray(history), tolerance=tol, damping=damping,
+    return CGResult(x=x * s, n_iter=k, residual_norm=res * s, converged=bool(res <= tol_s),
+                    residual_history=np.asarray(history) * s, tolerance=tol, damping=damping,
                     stop_reason=reason, n_fvp=n_fvp)

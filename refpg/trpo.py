@@ -86,6 +86,10 @@ class TRPOConfig:
         check_positive_float("damping", self.damping, strict=False)
         check_positive_float("step_eps", self.step_eps, strict=False)
         check_positive_float("cg_x0_scale", self.cg_x0_scale, strict=False)
+        check_positive_float("cg_rtol", self.cg_rtol, strict=False)
+        check_positive_float("cg_atol", self.cg_atol, strict=False)
+        if not isinstance(self.line_search, (bool, np.bool_)):
+            raise TypeError(f"line_search must be True or False; got {self.line_search!r}")
         if self.cg_max_iter is not None:
             check_positive_int("cg_max_iter", self.cg_max_iter, minimum=0)
         if self.cg_x0 not in ("zeros", "random"):
@@ -99,7 +103,7 @@ class TRPOConfig:
         if not isinstance(self.acceptance, AcceptanceRule):
             raise TypeError(f"acceptance must be an AcceptanceRule; got "
                             f"{type(self.acceptance).__name__}")
-        if not (0.0 < float(self.shrink) < 1.0):
+        if not (0.0 < check_positive_float("shrink", self.shrink) < 1.0):
             raise ValueError(f"shrink must lie in (0, 1); got {self.shrink!r}")
         check_positive_int("max_backtracks", self.max_backtracks, minimum=0)
         check_positive_int("fvp_stride", self.fvp_stride)

@@ -156,6 +156,8 @@ def check_positive_int(name, n, *, minimum=1):
 
 
 def check_positive_float(name, x, *, strict=True):
+    if isinstance(x, (str, bytes, bool, np.bool_)):      # no silent "0.01" or True -> 1.0
+        raise TypeError(f"{name} must be a real number; got {x!r}")
     try:
         x = float(x)
     except Exception as exc:

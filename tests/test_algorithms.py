@@ -123,3 +123,35 @@ def test_table_kl_matches_the_softmax_kl():
     d = evaluate(mdp, policy.probs_table(theta)).d
     assert_allclose(klm, d @ per, rtol=1e-12, atol=0)
     assert_allclose(klx, per.max(), rtol=1e-12, atol=0)
+
+
+def test_records_keep_small_improvements_and_kls_accurate():
+    # found by the session-4 audit. (1) One state, r = (101, 100), gamma = 0.99, a natural
+    # step of 1e-15 from the uniform policy: the exact improvement L - eta is
+    # 100 * 0.5 * tanh(50 * 1e-15) = 2.5e-12 (closed form: A = (0.5, -0.5), rho = 100,
+    # pi_new - pi_old = (tanh(step A / (2 (1 - gamma))) / 2) (1, -1)); formed as L - eta
+    # (~1e4 each) it came out 1.8e-12. In the A form the error is eps |A| rho ~ 1e-14.
+    from refpg import FiniteMDP
+
+    mdp = FiniteMDP(P=np.ones((1, 2, 1)), r=np.array([[101.0, 100.0]]), rho0=[1.0], gamma=0.99)
+    rec = natural_policy_gradient(mdp, TabularSoftmaxPolicy.for_mdp(mdp), np.zeros(2),
+                                  step_size=1e-15, n_iter=1).records[0]
+    assert_allclose(rec.surrogate_improvement, 100 * 0.5 * np.tanh(50 * 1e-15), rtol=1e-2)
+    # (2) KL of two tables 1e-8 apart: sum_a d_a^2 / (2 p_a) to second order (the third-order
+    # terms are ~1e-24 here); log p - log q lost 6 % of it, log1p keeps ~1e-8 (the first-
+    # order terms +-1e-8 still cancel between the two actions)
+    m1 = FiniteMDP(P=np.ones((1, 3, 1)), r=np.zeros((1, 3)), rho0=[1.0], gamma=0.5)
+    p = np.array([[0.2, 0.3, 0.5]])
+    q = p + np.array([[1e-8, -1e-8, 0.0]])
+    d = q - p                                          # the differences actually represented
+    second = float(np.sum(d * d / (2 * p)))
+    assert_allclose(table_kl(m1, p, q), (second, second), rtol=1e-6)
+
+
+def test_exact_trpo_with_a_random_cg_start_takes_an_rng():
+    _, mdp, policy, theta = _setup(0)
+    cfg = TRPOConfig(max_kl=0.05, cg_x0="random")
+    run = trpo_exact(mdp, policy, theta, n_iter=2, config=cfg, rng=np.random.default_rng(0))
+    assert len(run.records) == 2 and run.etas[-1] > run.etas[0]
+    with pytest.raises(TypeError, match="Generator"):
+        trpo_exact(mdp, policy, theta, n_iter=1, config=cfg)

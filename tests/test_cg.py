@@ -155,3 +155,23 @@ def test_invalid_inputs_raise():
         conjugate_gradient(lambda v: v, np.ones(3), damping=-1.0)
     with pytest.raises(ValueError, match="finite"):
         conjugate_gradient(lambda v: v, np.array([1.0, np.nan]))
+
+
+@pytest.mark.parametrize("scale", [1e155, 1e-170, 2.0 ** 40])
+def test_the_solution_scales_with_g_over_the_whole_float_range(scale):
+    # CG is linear in (g, x). Found by the session-4 audit: with |g|^2 overflowing (1e155)
+    # or underflowing (1e-170) the iteration returned x = 0 marked converged. Reference: the
+    # dense solve of the unscaled system, times the scale; a power-of-two scale must give
+    # bit-identical iterates (CG runs on g / s with s a power of two).
+    rng = np.random.default_rng(3)
+    F = _spd(rng, 6, 100.0)
+    g = rng.standard_normal(6)
+    base = conjugate_gradient(lambda v: F @ v, g, rtol=1e-12)
+    res = conjugate_gradient(lambda v: F @ v, scale * g, rtol=1e-12)
+    assert res.converged and res.n_iter == base.n_iter
+    assert_allclose(res.x, scale * np.linalg.solve(F, g), rtol=1e-9)
+    # scale * g is rounded (for a non-power-of-two scale) and CG amplifies that by up to the
+    # condition number 100 over a few iterations: 1e-11 relative
+    assert_allclose(res.x, scale * base.x, rtol=1e-11, atol=0)
+    if scale == 2.0 ** 40:
+        np.testing.assert_array_equal(res.x, scale * base.x)

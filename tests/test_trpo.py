@@ -186,3 +186,11 @@ def test_invalid_config_raises():
     with pytest.raises(TypeError, match="Generator"):
         _, mdp, policy, theta = _setup(0)
         trpo_step_exact(mdp, policy, theta, TRPOConfig(cg_x0="random"))
+
+
+def test_config_numbers_are_numbers():
+    # found by the session-4 audit: strings passed the checks and failed later; True ran as 1.0
+    for bad in (dict(max_kl="0.01"), dict(max_kl=True), dict(damping="0.1"),
+                dict(step_eps="1e-8"), dict(line_search="no"), dict(cg_rtol="1e-10")):
+        with pytest.raises(TypeError):
+            TRPOConfig(**bad)

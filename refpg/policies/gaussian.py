@@ -193,17 +193,21 @@ class LinearGaussianPolicy(Policy):
         theta_new = self.check_theta(theta_new, "theta_new")
         obs, _ = self._check_obs(obs)
         ls_old, ls_new = self._unpack(theta_old)[2], self._unpack(theta_new)[2]
-        mu_old, mu_new = self._mean(theta_old, obs), self._mean(theta_new, obs)
-        ls_old = np.broadcast_to(ls_old, mu_old.shape)
-        ls_new = np.broadcast_to(ls_new, mu_new.shape)
-        return kl_diag_gaussian(mu_old, ls_old, mu_new, ls_new)
+        # the mean is linear in theta: mu_old - mu_new from the parameter difference, which
+        # is exact for nearby parameters (mu_old - mu_new itself would cancel)
+        d_mu = self._mean(theta_old - theta_new, obs)
+        ls_old = np.broadcast_to(ls_old, d_mu.shape)
+        ls_new = np.broadcast_to(ls_new, d_mu.shape)
+        return kl_diag_gaussian(d_mu, ls_old, np.zeros_like(d_mu), ls_new)
 
     def grad_kl(self, theta_old, theta_new, obs):
         """(G5) ``grad_{theta_new} KL(pi_old || pi_new)``: ``(*B, d)``.
 
         Mean part ``J_mu^T (mu_new - mu_old) / sigma_new^2``; log_std part
         ``1 - (sigma_old^2 + (mu_old - mu_new)^2) / sigma_new^2`` (written with
-        ``expm1`` so that it is exactly 0 at ``theta_new = theta_old``).
+        ``expm1`` so that it is exactly 0 at ``theta_new = theta_old``). The mean
+        difference is the mean of ``theta_new - theta_old`` (the mean is linear in
+        theta), so nearby parameters do not cancel.
         derivations/gaussian_policy.md#kl-and-its-gradient
         """
         theta_old = self.check_theta(theta_old, "theta_old")
@@ -211,7 +215,7 @@ class LinearGaussianPolicy(Policy):
         obs, _ = self._check_obs(obs)
         ls_old, ls_new = self._unpack(theta_old)[2], self._unpack(theta_new)[2]
         inv_var_new = np.exp(-2.0 * ls_new)
-        diff = self._mean(theta_new, obs) - self._mean(theta_old, obs)
+        diff = self._mean(theta_new - theta_old, obs)      # mu_new - mu_old, no cancellation
         g_mean = self._mean_vjp(obs, diff * inv_var_new)
         g_log_std = -np.expm1(2.0 * (ls_old - ls_new)) - diff * diff * inv_var_new
         return np.concatenate([g_mean, g_log_std], axis=-1)
