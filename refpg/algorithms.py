@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .bounds import _kl_rows
 from .cpi import conservative_policy_iteration, greedy_policy, mixture_policy
 from .evaluation import check_policy_table, evaluate
 from .mdp import FiniteMDP
@@ -87,13 +88,7 @@ def table_kl(mdp, pi_old, pi_new):
     """
     p = np.asarray(check_policy_table(mdp, pi_old, name="pi_old"), dtype=float)
     q = np.asarray(check_policy_table(mdp, pi_new, name="pi_new"), dtype=float)
-    pos = p > 0
-    terms = np.zeros_like(p)
-    # log p - log q = -log1p((q - p) / p): q - p is exact for nearby tables, the
-    # difference of two logs is not (q = 0 gives log1p(-1) = -inf, a term of +inf)
-    with np.errstate(divide="ignore"):
-        terms[pos] = -p[pos] * np.log1p((q[pos] - p[pos]) / p[pos])
-    per = terms.sum(axis=1)
+    per = _kl_rows(p, q)        # non-negative, no difference of logs (bounds.md)
     d = np.asarray(evaluate(mdp, p).d, dtype=float)
     return float(d @ per), float(per.max())
 
@@ -138,14 +133,15 @@ def _run(name, mdp, policy, theta0, n_iter, update):
 def _exact_improvement(mdp, policy, theta, new):
     """``L_old(pi_new) - eta_old = sum_s rho_old(s) sum_a pi_new A_old`` (I4) in the A form:
     ``L - eta`` subtracts two numbers of size ``eta`` and loses small improvements."""
-    ev = evaluate(mdp, policy.probs_table(theta))
-    return float(ev.rho @ np.einsum("sa,sa->s", policy.probs_table(new), ev.A))
+    pi = policy.probs_table(theta)
+    ev = evaluate(mdp, pi)
+    return float(ev.rho @ np.einsum("sa,sa->s", policy.probs_table(new) - pi, ev.A))
 
 
 def _improvement_of_tables(mdp, pi, pi_new):
     """``L_pi(pi_new) - eta(pi)`` in the A form (I4), for tables ``(S, A)``."""
     ev = evaluate(mdp, pi)
-    return float(ev.rho @ np.einsum("sa,sa->s", pi_new, ev.A))
+    return float(ev.rho @ np.einsum("sa,sa->s", pi_new - pi, ev.A))
 
 
 def policy_gradient_ascent(mdp, policy, theta0, *, step_size, n_iter):

@@ -30,11 +30,14 @@ def expected_advantage(mdp, pi, pi_tilde):
     """``Abar(s) = sum_a pi~(a|s) A_pi(s, a): (S,)`` for tables ``pi, pi_tilde: (S, A)``.
 
     The advantage of ``pi`` averaged over the actions of ``pi~``; zero when
-    ``pi~ = pi``. derivations/identities.md#the-performance-difference-identity
+    ``pi~ = pi``. Computed as ``sum_a (pi~ - pi) A_pi`` (``sum_a pi A_pi = 0``): the
+    difference of nearby tables is exact, while ``sum_a pi~ A_pi`` cancels and loses
+    the relative accuracy of small changes.
+    derivations/identities.md#the-performance-difference-identity
     """
     pi = check_policy_table(mdp, pi, name="pi")
     pi_tilde = check_policy_table(mdp, pi_tilde, name="pi_tilde")
-    return np.einsum("sa,sa->s", pi_tilde, evaluate(mdp, pi).A)
+    return np.einsum("sa,sa->s", pi_tilde - pi, evaluate(mdp, pi).A)
 
 
 def performance_difference(mdp, pi, pi_tilde):
@@ -62,8 +65,11 @@ def finite_horizon_performance_difference(mdp, pi, pi_tilde, horizon=None):
     fh_tilde = evaluate_finite_horizon(mdp, pi_tilde, H)
     pt = check_policy_table(mdp, pi_tilde, name="pi_tilde", time_indexed=True)
     pts = pt if pt.ndim == 3 else np.broadcast_to(pt, (H,) + pt.shape)
+    pis = check_policy_table(mdp, pi, name="pi", time_indexed=True)
+    pis = pis if pis.ndim == 3 else np.broadcast_to(pis, (H,) + pis.shape)
     disc = mdp.gamma ** np.arange(H)
-    return np.einsum("t,ts,tsa,tsa->", disc, fh_tilde.p, pts, fh.A)
+    # (pi~ - pi) A: sum_a pi_t A_t = 0, and the difference of nearby tables is exact
+    return np.einsum("t,ts,tsa,tsa->", disc, fh_tilde.p, pts - pis, fh.A)
 
 
 def local_approximation(mdp, pi, pi_tilde):
@@ -75,7 +81,7 @@ def local_approximation(mdp, pi, pi_tilde):
     pi = check_policy_table(mdp, pi, name="pi")
     pi_tilde = check_policy_table(mdp, pi_tilde, name="pi_tilde")
     ev = evaluate(mdp, pi)
-    return ev.eta + ev.rho @ np.einsum("sa,sa->s", pi_tilde, ev.A)
+    return ev.eta + ev.rho @ np.einsum("sa,sa->s", pi_tilde - pi, ev.A)   # (pi~ - pi) A: no cancellation
 
 
 def local_approximation_params(mdp, policy, theta_old, theta):

@@ -247,3 +247,20 @@ def test_bound_is_nearly_attained_on_an_adversarial_pair(gamma, delta):
         assert (rep.L - rep.eta_new) / b4.penalty > 0.99
     # the KL forms are loose here: KL_max = KL_mean = -log(1-dl) ~ dl is first order in dl
     assert b3.slack > 10 * b2.slack and b5.slack > 10 * b4.slack
+
+
+def test_kl_of_nearby_tables_is_non_negative_and_accurate():
+    # found by the session-4 audit: a difference of logs gave KL = -3.3e-17 for rows 1e-12
+    # apart (true 2.4e-24), so B3 claimed a bound above the true return. Reference: 60-digit
+    # decimal sum of p log(p / q) on the same float64 tables (rows exactly normalised).
+    from decimal import Decimal, localcontext
+
+    p = np.array([[0.75, 0.25]])
+    q = np.array([[0.75 - 2.0 ** -40, 0.25 + 2.0 ** -40]])
+    with localcontext() as ctx:
+        ctx.prec = 60
+        want = float(sum(Decimal(float(a)) * (Decimal(float(a)) / Decimal(float(b))).ln()
+                         for a, b in zip(p[0], q[0])))
+    got = kl_per_state_tables(p, q)
+    assert got[0] > 0
+    np.testing.assert_allclose(got, [want], rtol=1e-10)

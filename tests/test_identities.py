@@ -194,3 +194,35 @@ def test_finite_horizon_identity_over_refpg_moments_enumeration(seed, S, A, H, g
     terms = np.where(batch.mask, gamma ** t * A_t[t, batch.states, batch.actions], 0.0)
     diff = evaluate_finite_horizon(mdp, pi_t, H).J - evaluate_finite_horizon(mdp, pi, H).J
     np.testing.assert_allclose(p @ terms.sum(axis=1), diff, rtol=1e-10, atol=1e-12 * H)
+
+
+def _exact_eta(mdp, pi):
+    """eta(pi) in rational arithmetic on the float64 inputs: (I - gamma P_pi) V = r_pi by
+    Gauss-Jordan elimination with Fractions (no rounding at all; tiny S only)."""
+    from fractions import Fraction as Fr
+
+    S, A = pi.shape
+    g = Fr(mdp.gamma)
+    M = [[(1 if s == t else 0) - g * sum(Fr(pi[s, a]) * Fr(mdp.P[s, a, t]) for a in range(A))
+          for t in range(S)] + [sum(Fr(pi[s, a]) * Fr(mdp.r[s, a]) for a in range(A))]
+         for s in range(S)]
+    for c in range(S):
+        piv = next(i for i in range(c, S) if M[i][c] != 0)
+        M[c], M[piv] = M[piv], M[c]
+        M[c] = [v / M[c][c] for v in M[c]]
+        for i in range(S):
+            if i != c and M[i][c] != 0:
+                M[i] = [a - M[i][c] * b for a, b in zip(M[i], M[c])]
+    return sum(Fr(mdp.rho0[s]) * M[s][S] for s in range(S))
+
+
+def test_performance_difference_keeps_relative_accuracy_for_nearby_policies():
+    # found by the session-4 audit: sum_a pi~ A_pi cancels as pi~ -> pi (relative error 6e-4
+    # here); sum_a (pi~ - pi) A_pi does not (the difference of nearby tables is exact).
+    # Reference: eta(pi~) - eta(pi) in exact rational arithmetic; 1e-10 relative leaves
+    # room for the float64 rounding of A and rho (~1e-15 relative each).
+    mdp = random_mdp(np.random.default_rng(0), 3, 2, gamma=0.9)
+    pi = np.array([[0.75, 0.25]] * 3)
+    pt = np.array([[0.75 - 2.0 ** -45, 0.25 + 2.0 ** -45]] * 3)   # rows exactly normalised
+    want = float(_exact_eta(mdp, pt) - _exact_eta(mdp, pi))
+    np.testing.assert_allclose(performance_difference(mdp, pi, pt), want, rtol=1e-10)
