@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .batch import Batch
+from .distributions import _centre_on, _log_softmax
 from .evaluation import check_policy_table, evaluate_finite_horizon
 from .mdp import FiniteMDP
 from .policies.base import SoftmaxPolicy
@@ -62,6 +63,22 @@ def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
     return value
+
+
+def _log_ratio_table(policy, theta_new, theta_old):
+    """``log pi_new - log pi_old: (S, A)`` from the logit difference (D8 of
+    derivations/distributions.md): ``dz - log1p(sum_b pi_old expm1(dz_b))`` with ``dz``
+    the centred logit change, exact to rounding relative to the change itself (a
+    difference of two log-probabilities is only accurate to ``eps |log pi|``)."""
+    states = policy._all_states()
+    z_new, z_old = policy._logits(theta_new, states), policy._logits(theta_old, states)
+    p_old = np.exp(_log_softmax(z_old))
+    dz = _centre_on(p_old, z_new - z_old)
+    small = np.max(np.abs(dz), axis=-1, keepdims=True) < 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        accurate = dz - np.log1p(np.sum(p_old * np.expm1(dz), axis=-1, keepdims=True))
+    return np.where(small, accurate,
+                    policy.log_probs_table(theta_new) - policy.log_probs_table(theta_old))
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,6 +190,40 @@ class SampledSurrogate:
         np.add.at(out, gunit, gcoef * num / den)
         return out
 
+    def per_unit_difference(self, theta):
+        """``X_i(theta) - X_i(theta_old): (n_units,)``, formed without subtracting the two.
+
+        With ``u_j = rho_j(theta) - rho_j(theta_old) = rho_j(theta_old)
+        expm1(log pi_theta - log pi_old)`` (exact for nearby or nearly deterministic
+        policies, where both ratios round to the same number): ``sum_j c_j u_j Qhat_j``,
+        or per self-normalised group ``sum u (Qhat - L_old) / sum rho``.
+        derivations/surrogate.md#the-sampled-surrogate"""
+        theta = self.policy.check_theta(theta)
+        dlogp = _log_ratio_table(self.policy, theta, self.theta_old)[self.states, self.actions]
+        lp_old = self.policy.log_probs_table(self.theta_old)[self.states, self.actions]
+        rho_old = np.exp(lp_old - self.log_q)
+        u = rho_old * np.expm1(dlogp)
+        out = np.zeros(self.n_units, dtype=u.dtype)
+        if self.groups is None:
+            np.add.at(out, self.unit, self.coef * u * self.q_values)
+            return out
+        G = int(self.groups.max()) + 1
+        num_old = np.zeros(G)
+        den_old = np.zeros(G)
+        np.add.at(num_old, self.groups, rho_old * self.q_values)
+        np.add.at(den_old, self.groups, rho_old)
+        L_old = num_old / den_old
+        num = np.zeros(G, dtype=u.dtype)
+        den = np.zeros(G, dtype=u.dtype)
+        np.add.at(num, self.groups, u * (self.q_values - L_old[self.groups]))
+        np.add.at(den, self.groups, rho_old + u)
+        gcoef = np.zeros(G)
+        gunit = np.zeros(G, dtype=np.int64)
+        gcoef[self.groups] = self.coef
+        gunit[self.groups] = self.unit
+        np.add.at(out, gunit, gcoef * num / den)
+        return out
+
     def value(self, theta):
         """``L^(theta)`` of (S4) (complex-safe in ``theta``).
         derivations/surrogate.md#the-sampled-surrogate"""
@@ -182,7 +233,7 @@ class SampledSurrogate:
         """``(L^(theta) - L^(theta_old), standard error)``; the error is the sample standard
         deviation of ``X_i(theta) - X_i(theta_old)`` over ``sqrt(N)`` (iid units).
         derivations/surrogate.md#the-sampled-surrogate"""
-        diff = self.per_unit(theta) - self.per_unit(self.theta_old)
+        diff = self.per_unit_difference(theta)
         se = float(np.std(diff, ddof=1) / np.sqrt(diff.size)) if diff.size > 1 else np.inf
         return float(np.mean(diff)), se
 

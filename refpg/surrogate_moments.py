@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .distributions import _softmax_difference
 from .evaluation import check_policy_table, evaluate_finite_horizon
 from .surrogate import _WEIGHTINGS, _check_choice, _fh, _inverse_cdf, single_path_surrogate
 from .validation import check_positive_int
@@ -57,7 +58,7 @@ def single_path_moments(mdp, policy, theta_old, theta, horizon=None, *,
     sur = single_path_surrogate(policy, theta_old, batch, mdp.gamma,
                                 state_weighting=state_weighting)
     X = sur.per_unit(theta)
-    D = X - sur.per_unit(theta_old)
+    D = sur.per_unit_difference(theta)       # not X - X_old: both ratios round to 1 near determinism
     mean, dmean = float(prob @ X), float(prob @ D)
     return SurrogateMoments(mean=mean, variance=float(prob @ (X - mean) ** 2),
                             improvement_mean=dmean,
@@ -176,11 +177,16 @@ def vine_moments(mdp, policy, theta_old, theta, horizon=None, *, action_mode="al
                 v[t, s] = m2 - m[t, s] ** 2
         return m, v
 
+    # pi_new - pi_old by (D8) from the log-probabilities: the plain difference of two
+    # probabilities near 1 loses the change of a nearly deterministic policy
+    states = policy._all_states()
+    d_pi = _softmax_difference(policy._logits(theta, states), policy._logits(theta_old, states))
+    d_pi = np.asarray(d_pi, dtype=float)
     if action_mode == "all":
-        c_new, c_diff = pi_new, pi_new - pi_old
+        c_new, c_diff = pi_new, d_pi
         cost_actions = ell.sum(axis=2)
     else:
-        c_new, c_diff = pi_new / q, (pi_new - pi_old) / q
+        c_new, c_diff = pi_new / q, d_pi / q
         cost_actions = K * np.einsum("sa,hsa->hs", q, ell)
     batch, prob = _enumerate(mdp, pi_old, H)
     prob = np.asarray(prob, dtype=float)

@@ -274,3 +274,54 @@ def test_exact_surrogate_gradient_at_theta_old_is_the_finite_horizon_gradient():
                         theta_old)
     assert_allclose(g_cs, exact_finite_horizon_gradient(mdp, policy, theta_old, H),
                     rtol=1e-10, atol=1e-13)
+
+
+def _decimal_improvement(mdp, th0, th, H, digits=60):
+    """``sum_t gamma^t sum_s p_t(s) sum_a (pi_th - pi_th0)(a|s) Q_t(s, a)`` (Q_t, p_t under pi_th0):
+    the mean improvement of the single-path Q-form surrogate with discounted state
+    weights, in ``digits``-digit decimal arithmetic on the float64 inputs (no refpg code)."""
+    from decimal import Decimal as D, localcontext
+
+    S, A = mdp.n_states, mdp.n_actions
+    with localcontext() as ctx:
+        ctx.prec = digits
+
+        def softmax(z):
+            e = [D(float(v)).exp() for v in z]
+            return [x / sum(e) for x in e]
+
+        po = [softmax(th0[s * A:(s + 1) * A]) for s in range(S)]
+        pn = [softmax(th[s * A:(s + 1) * A]) for s in range(S)]
+        g = D(float(mdp.gamma))
+        V = [D(0)] * S
+        Q = [None] * H
+        for t in range(H - 1, -1, -1):
+            Q[t] = [[D(float(mdp.r[s, a])) + g * sum(D(float(mdp.P[s, a, u])) * V[u]
+                                                     for u in range(S)) for a in range(A)]
+                    for s in range(S)]
+            V = [sum(po[s][a] * Q[t][s][a] for a in range(A)) for s in range(S)]
+        p = [D(float(x)) for x in mdp.rho0]
+        total = D(0)
+        for t in range(H):
+            total += g ** t * sum(p[s] * sum((pn[s][a] - po[s][a]) * Q[t][s][a] for a in range(A))
+                                  for s in range(S))
+            p = [sum(p[s] * po[s][a] * D(float(mdp.P[s, a, u])) for s in range(S)
+                     for a in range(A)) for u in range(S)]
+        return float(total)
+
+
+@pytest.mark.parametrize("delta", [1.0, 1e-9])
+def test_exact_improvement_means_near_determinism_and_near_theta_old(delta):
+    # found by the session-4 audit: with pi_old nearly deterministic (logit gap 40) both
+    # ratios of the likely action round to 1 and X(theta) - X(theta_old) lost the change
+    # (a factor 2 here, wrong signs elsewhere); near theta_old (1e-9) a difference of log-
+    # probabilities kept only ~1e-7 of it. Reference: 60-digit decimal arithmetic.
+    mdp = random_mdp(np.random.default_rng(5), 2, 2, gamma=0.5, horizon=2)
+    policy = TabularSoftmaxPolicy(2, 2)
+    th0 = np.array([40.0, 0.0, 40.0, 0.0]) if delta == 1.0 else np.array([0.3, -0.2, 1.0, 0.4])
+    th = th0 + delta * np.array([0.0, 1.0, 0.0, 1.0])
+    want = _decimal_improvement(mdp, th0, th, 2)
+    # float64 rounding of Q, p and the ratios: ~1e-15 relative; 1e-10 leaves a wide margin
+    for got in (single_path_moments(mdp, policy, th0, th).improvement_mean,
+                vine_moments(mdp, policy, th0, th).improvement_mean):
+        np.testing.assert_allclose(got, want, rtol=1e-10)
