@@ -41,8 +41,10 @@ class AcceptanceRule:
     ``improvement_comparison`` ``"gt"`` (``> 0``), ``"ge"`` (``>= 0``: baselines,
     pfrl, spinningup) or ``"none"``; ``min_improvement_ratio`` (0.1 in
     modular_rl: also require ``improvement / expected > ratio`` with
-    ``expected = f_k g.s > 0``). Every comparison is written so NaN rejects,
-    and non-finite values always reject. derivations/linesearch.md#acceptance-rules
+    ``expected = f_k g.s > 0``). Every comparison is written so NaN rejects: a
+    non-finite improvement always rejects, a non-finite KL whenever the KL is
+    checked (with ``check_kl=False`` the KL is not looked at, as in the peers that
+    rule copies). derivations/linesearch.md#acceptance-rules
     """
 
     check_kl: bool = True
