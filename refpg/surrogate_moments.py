@@ -146,6 +146,11 @@ def vine_moments(mdp, policy, theta_old, theta, horizon=None, *, action_mode="al
     else:
         K = check_positive_int("n_actions", A if n_actions is None else n_actions)
         q = pi_old if q is None else np.asarray(check_policy_table(mdp, q, name="q"), float)
+        missing = (q == 0) & ((pi_new > 0) | (pi_old > 0))
+        if missing.any():                # the ratios pi / q are undefined there: (IS1) fails
+            s, a = (int(i) for i in np.argwhere(missing)[0])
+            raise ValueError(f"q must be positive wherever pi_theta or pi_old is (importance "
+                             f"sampling support); q[{s}, {a}] = 0")
     X = coupled_return_moments(mdp, pi_old, H)
     # expected rollout lengths: ell[h, s, a] with h steps in total
     ell = np.zeros((H + 1, S, A))

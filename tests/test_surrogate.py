@@ -325,3 +325,14 @@ def test_exact_improvement_means_near_determinism_and_near_theta_old(delta):
     for got in (single_path_moments(mdp, policy, th0, th).improvement_mean,
                 vine_moments(mdp, policy, th0, th).improvement_mean):
         np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_vine_moments_refuse_a_sampling_law_without_support():
+    # found by the session-4 audit: q = 0 where pi_theta > 0 gave NaN moments with only
+    # RuntimeWarnings; the ratios pi / q are undefined there (importance sampling support)
+    mdp = random_mdp(np.random.default_rng(5), 2, 2, gamma=0.5, horizon=2)
+    policy = TabularSoftmaxPolicy(2, 2)
+    th0 = np.zeros(4)
+    q = np.array([[1.0, 0.0], [0.5, 0.5]])
+    with pytest.raises(ValueError, match=r"q\[0, 1\] = 0"):
+        vine_moments(mdp, policy, th0, th0 + 0.1, action_mode="sampled", q=q)
