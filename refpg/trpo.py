@@ -181,21 +181,28 @@ def trpo_step(theta_old, gradient, fvp, surrogate, kl, config=TRPOConfig(), *, r
                             max_iter=config.cg_max_iter, rtol=config.cg_rtol,
                             atol=config.cg_atol)
     x = cg.x
-    Fx = np.asarray(fvp(x), dtype=float)
-    xFx = float(x @ Fx)
+    # (T3) on x / s, s the power of two just above max|x|: every quantity below scales
+    # exactly by a power of two (bit-identical to the unscaled formulas in the normal
+    # range), and x^T F x can neither overflow nor underflow whatever the scale of g
+    xmax = float(np.max(np.abs(x)))
+    s = float(np.ldexp(1.0, int(np.frexp(xmax)[1]))) if 0.0 < xmax < np.inf else 1.0
+    xs = x / s
+    Fxs = np.asarray(fvp(xs), dtype=float)
+    xFx_s = float(xs @ Fxs)                        # x^T F x / s^2
     if config.step_metric == "fisher":
-        denom = xFx
+        denom_s = xFx_s
     elif config.step_metric == "damped_fisher":
-        denom = xFx + config.damping * float(x @ x)
+        denom_s = xFx_s + config.damping * float(xs @ xs)
     else:
-        denom = float(g @ x)
-    denom += config.step_eps
-    if not (denom > 0.0 and math.isfinite(denom)):
-        return no_step(f"step-length denominator {denom!r} is not > 0 "
+        denom_s = float(g @ xs) / s
+    denom_s += config.step_eps / s / s             # inf when step_eps dwarfs x^T F x
+    if not (denom_s > 0.0 and math.isfinite(denom_s)):
+        return no_step(f"step-length denominator {denom_s * s * s!r} is not > 0 "
                        f"({config.step_metric} metric): no step", cg, x)
-    beta = math.sqrt(2.0 * config.max_kl / denom)
-    full = beta * x
-    quad = 0.5 * beta * beta * xFx
+    beta_s = math.sqrt(2.0 * config.max_kl / denom_s)      # beta * s
+    beta = beta_s / s
+    full = beta_s * xs
+    quad = 0.5 * beta_s * beta_s * xFx_s
     expected = float(g @ full)
     if not config.line_search:
         theta = theta_old + full

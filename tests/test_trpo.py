@@ -194,3 +194,25 @@ def test_config_numbers_are_numbers():
                 dict(step_eps="1e-8"), dict(line_search="no"), dict(cg_rtol="1e-10")):
         with pytest.raises(TypeError):
             TRPOConfig(**bad)
+
+
+@pytest.mark.parametrize("scale", [1e155, 1e-170])
+@pytest.mark.parametrize("metric", ["fisher", "damped_fisher", "gradient"])
+def test_the_full_step_does_not_depend_on_the_scale_of_the_gradient(scale, metric):
+    # (T3): x = F^-1 g scales with g and beta with 1/|g|, so beta x does not. Found by the
+    # session-4 audit: x^T F x overflowed (1e155) or underflowed (1e-170) and no step was
+    # taken. Reference: the same step at scale 1 (and its closed form for the fisher
+    # metric: sqrt(2 delta / g^T F^-1 g) F^-1 g); 1e-12: rounding of scale * g through CG.
+    rng = np.random.default_rng(2)
+    B = rng.standard_normal((4, 4))
+    F = B @ B.T + 0.5 * np.eye(4)
+    g = rng.standard_normal(4)
+    cfg = TRPOConfig(max_kl=0.01, line_search=False, step_metric=metric, damping=0.1)
+    step = lambda gg: trpo_step(np.zeros(4), gg, lambda v: F @ v, lambda t: 0.0,  # noqa: E731
+                                lambda t: 0.0, cfg)
+    base, big = step(g), step(scale * g)
+    assert big.accepted
+    np.testing.assert_allclose(big.full_step, base.full_step, rtol=1e-12, atol=0)
+    if metric == "fisher":
+        x = np.linalg.solve(F + 0.1 * np.eye(4), g)
+        np.testing.assert_allclose(base.full_step, np.sqrt(0.02 / (x @ F @ x)) * x, rtol=1e-9)
