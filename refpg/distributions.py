@@ -135,15 +135,27 @@ def _softmax_difference(z_new, z_old):
     of magnitude > 300) fall back to the plain difference. No validation.
     """
     z_new, z_old = np.asarray(z_new), np.asarray(z_old)
-    logp_old = _log_softmax(z_old)
-    p_old = np.exp(logp_old)
+    dlogp, ok, p_old = _softmax_log_ratio(z_new, z_old)
+    accurate = p_old * np.expm1(np.where(ok, dlogp, 0.0))
+    return np.where(ok, accurate, np.exp(_log_softmax(z_new)) - p_old)
+
+
+def _softmax_log_ratio(z_new, z_old):
+    """``(log p_new - log p_old, ok, p_old)`` along the last axis by (D8), from the logits.
+
+    ``dz - log1p(sum_b p_old,b expm1(dz_b))`` with ``dz`` the centred logit change:
+    accurate relative to the change itself (a difference of two log-probabilities is
+    only accurate to ``eps |log p|``). ``ok`` is False where the overflow guard applies
+    (the value there is meaningless; callers fall back to the plain difference).
+    Shared by ``_softmax_difference`` and the surrogate's ratios. No validation.
+    """
+    p_old = np.exp(_log_softmax(z_old))
     dz = _centre_on(p_old, z_new - z_old)
     ok_state = np.max(np.real(dz), axis=-1, keepdims=True) < _LOG_OVERFLOW_GUARD
     dz_ok = np.where(ok_state, dz, 0.0)
     dlogp = dz_ok - np.log1p(np.sum(p_old * np.expm1(dz_ok), axis=-1, keepdims=True))
     ok = ok_state & (np.real(dlogp) < _LOG_OVERFLOW_GUARD)
-    accurate = p_old * np.expm1(np.where(ok, dlogp, 0.0))
-    return np.where(ok, accurate, np.exp(_log_softmax(z_new)) - p_old)
+    return dlogp, ok, p_old
 
 
 def _categorical_entropy(z):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .batch import Batch
-from .distributions import _centre_on, _log_softmax
+from .distributions import _softmax_log_ratio
 from .evaluation import check_policy_table, evaluate_finite_horizon
 from .mdp import FiniteMDP
 from .policies.base import SoftmaxPolicy
@@ -66,18 +66,13 @@ def _check_choice(name, value, choices):
 
 
 def _log_ratio_table(policy, theta_new, theta_old):
-    """``log pi_new - log pi_old: (S, A)`` from the logit difference (D8 of
-    derivations/distributions.md): ``dz - log1p(sum_b pi_old expm1(dz_b))`` with ``dz``
-    the centred logit change, exact to rounding relative to the change itself (a
-    difference of two log-probabilities is only accurate to ``eps |log pi|``)."""
+    """``log pi_new - log pi_old: (S, A)`` from the logit change by (D8) of
+    derivations/distributions.md (``refpg.distributions._softmax_log_ratio``), with the
+    plain difference of log-probabilities only where its overflow guard applies."""
     states = policy._all_states()
-    z_new, z_old = policy._logits(theta_new, states), policy._logits(theta_old, states)
-    p_old = np.exp(_log_softmax(z_old))
-    dz = _centre_on(p_old, z_new - z_old)
-    small = np.max(np.abs(dz), axis=-1, keepdims=True) < 1.0
-    with np.errstate(over="ignore", invalid="ignore"):
-        accurate = dz - np.log1p(np.sum(p_old * np.expm1(dz), axis=-1, keepdims=True))
-    return np.where(small, accurate,
+    dlogp, ok, _ = _softmax_log_ratio(policy._logits(theta_new, states),
+                                      policy._logits(theta_old, states))
+    return np.where(ok, dlogp,
                     policy.log_probs_table(theta_new) - policy.log_probs_table(theta_old))
 
 
