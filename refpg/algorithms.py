@@ -23,6 +23,7 @@ import numpy as np
 from .bounds import _kl_rows
 from .cpi import conservative_policy_iteration, greedy_policy, mixture_policy
 from .evaluation import check_policy_table, evaluate
+from .identities import advantage_gain
 from .mdp import FiniteMDP
 from .natural import DEFAULT_RCOND, natural_gradient
 from .policies.base import SoftmaxPolicy
@@ -130,18 +131,13 @@ def _run(name, mdp, policy, theta0, n_iter, update):
     return AlgorithmRun(name, np.stack(thetas), np.stack(pis), np.array(etas), tuple(records))
 
 
-def _exact_improvement(mdp, policy, theta, new):
-    """``L_old(pi_new) - eta_old = sum_s rho_old(s) sum_a pi_new A_old`` (I4) in the A form:
-    ``L - eta`` subtracts two numbers of size ``eta`` and loses small improvements."""
-    pi = policy.probs_table(theta)
-    ev = evaluate(mdp, pi)
-    return float(ev.rho @ np.einsum("sa,sa->s", policy.probs_table(new) - pi, ev.A))
-
-
 def _improvement_of_tables(mdp, pi, pi_new):
-    """``L_pi(pi_new) - eta(pi)`` in the A form (I4), for tables ``(S, A)``."""
-    ev = evaluate(mdp, pi)
-    return float(ev.rho @ np.einsum("sa,sa->s", pi_new - pi, ev.A))
+    """``L_pi(pi_new) - eta(pi)`` (I4) in the A form (``refpg.identities.advantage_gain``)."""
+    return float(advantage_gain(evaluate(mdp, pi), pi, pi_new))
+
+
+def _exact_improvement(mdp, policy, theta, new):
+    return _improvement_of_tables(mdp, policy.probs_table(theta), policy.probs_table(new))
 
 
 def policy_gradient_ascent(mdp, policy, theta0, *, step_size, n_iter):

@@ -21,7 +21,7 @@ import numpy as np
 from .evaluation import check_policy_table, evaluate, evaluate_finite_horizon
 from .policy_gradient import policy_table
 
-__all__ = ["expected_advantage", "performance_difference",
+__all__ = ["advantage_gain", "expected_advantage", "performance_difference",
            "finite_horizon_performance_difference", "local_approximation",
            "local_approximation_params", "grad_local_approximation_params"]
 
@@ -81,7 +81,20 @@ def local_approximation(mdp, pi, pi_tilde):
     pi = check_policy_table(mdp, pi, name="pi")
     pi_tilde = check_policy_table(mdp, pi_tilde, name="pi_tilde")
     ev = evaluate(mdp, pi)
-    return ev.eta + ev.rho @ np.einsum("sa,sa->s", pi_tilde - pi, ev.A)   # (pi~ - pi) A: no cancellation
+    return ev.eta + advantage_gain(ev, pi, pi_tilde)
+
+
+def advantage_gain(ev, pi, pi_tilde):
+    """``L_pi(pi~) - eta(pi) = sum_s rho_pi(s) sum_a (pi~ - pi)(a|s) A_pi(s, a)`` (I4, A form).
+
+    ``ev = evaluate(mdp, pi)`` (``refpg.evaluation.Evaluation``), ``pi, pi_tilde: (S,
+    A)`` (not validated here). ``sum_a pi A_pi = 0``, so the difference of nearby
+    tables (exact) replaces ``pi~`` and nothing cancels; ``L - eta`` would subtract two
+    numbers of size ``eta``. Used by ``local_approximation``, the exact TRPO step's
+    line search and the algorithms' records. Complex-safe in ``pi_tilde``.
+    derivations/identities.md#the-local-approximation
+    """
+    return ev.rho @ np.einsum("sa,sa->s", pi_tilde - pi, ev.A)
 
 
 def local_approximation_params(mdp, policy, theta_old, theta):

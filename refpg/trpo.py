@@ -27,6 +27,7 @@ import numpy as np
 
 from .cg import CGResult, conjugate_gradient
 from .evaluation import evaluate
+from .identities import advantage_gain
 from .linesearch import AcceptanceRule, LineSearchResult, backtracking_line_search
 from .mdp import FiniteMDP
 from .natural import kl_mean
@@ -259,7 +260,8 @@ def trpo_step_exact(mdp, policy, theta_old, config=TRPOConfig(), *, rng=None):
     if np.iscomplexobj(theta_old):
         raise TypeError("trpo_step_exact needs a real theta_old")
     g = exact_policy_gradient(mdp, policy, theta_old)
-    ev = evaluate(mdp, policy_table(mdp, policy, theta_old))      # computed once per step
+    pi_old = policy_table(mdp, policy, theta_old)
+    ev = evaluate(mdp, pi_old)                                     # computed once per step
     d_old = np.asarray(ev.d, dtype=float)
     states = np.arange(mdp.n_states)
 
@@ -267,10 +269,9 @@ def trpo_step_exact(mdp, policy, theta_old, config=TRPOConfig(), *, rng=None):
         return policy.fisher_vector_product(theta_old, v, states, weights=d_old)
 
     def surrogate(theta):   # = refpg.identities.local_approximation_params (I4) - eta_old
-        # L - eta (A form, ~0 at theta_old) rather than L (~eta): the line search's
-        # improvement L(theta) - L(theta_old) is then not swamped by the rounding of eta
-        pa = np.einsum("sa,sa->s", policy.probs_table(theta), ev.A)
-        return float(ev.rho @ pa)
+        # L - eta in the A form, exactly 0 at theta_old: the line search's improvement is
+        # then not swamped by the rounding of eta, nor by that of sum_a pi A (= 0)
+        return float(advantage_gain(ev, pi_old, policy.probs_table(theta)))
 
     def kl(theta):   # = exact_kl_mean(mdp, policy, theta_old, theta, config.kl_direction)
         if config.kl_direction == "old_new":
